@@ -1,0 +1,86 @@
+"""Build the Reflex app: pages, the REST API (api_transformer) and the realtime listener."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import reflex as rx
+
+from healthguard.api import build_api
+from healthguard.realtime import ChangeEvent, ChangeListener, feed_tokens_for
+from healthguard.realtime.events import ALL_WARDS_FEED, ward_feed_token
+from healthguard.realtime.metrics import FEED_RELOAD_SECONDS, FEED_RELOADS, REALTIME_EVENTS
+from healthguard.settings import get_settings
+from healthguard.ui import routes, styles
+from healthguard.ui.pages.dashboard import dashboard
+from healthguard.ui.states.dashboard import DashboardState
+from healthguard.ui.states.feed import WardFeed, ward_code_of_token
+
+log = logging.getLogger(__name__)
+
+async def refresh_feed(token: str) -> None:
+    """Reload one shared feed from Postgres; Reflex pushes the delta to linked browsers."""
+    with FEED_RELOAD_SECONDS.time():
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=WardFeed)) as state:
+            feed = await state.get_state(WardFeed)
+            await feed.reload(ward_code_of_token(token))
+    FEED_RELOADS.inc()
+
+
+async def on_change(event: ChangeEvent) -> None:
+    REALTIME_EVENTS.labels(kind=event.kind).inc()
+    for token in feed_tokens_for(event):
+        await refresh_feed(token)
+
+
+async def on_connected() -> None:
+    """After (re)subscribing, catch up on anything published while we were away."""
+    try:
+        wards = await asyncio.to_thread(_ward_codes)
+    except Exception:
+        log.warning("realtime: could not list wards for the catch-up reload", exc_info=True)
+        wards = []
+    for token in [ALL_WARDS_FEED, *(ward_feed_token(code) for code in wards)]:
+        await refresh_feed(token)
+
+
+def _ward_codes() -> list[str]:
+    from healthguard.db import session_scope
+    from healthguard.wards.service import list_wards
+
+    with session_scope() as session:
+        return [w.code for w in list_wards(session)]
+
+
+async def realtime_listener() -> None:
+    settings = get_settings()
+    listener = ChangeListener(
+        redis_url=settings.effective_redis_url(),
+        channel=settings.realtime_channel,
+        on_event=on_change,
+        on_connected=on_connected,
+        claim_ttl_seconds=settings.realtime_claim_ttl_seconds,
+        max_backoff_seconds=settings.realtime_max_backoff_seconds,
+    )
+    try:
+        await listener.run()
+    except asyncio.CancelledError:
+        log.info("realtime listener stopped")
+        raise
+
+
+app = rx.App(
+    api_transformer=build_api(),
+    style=styles.GLOBAL_STYLE,
+    head_components=[
+        rx.el.meta(name="theme-color", content=styles.HEADER_BG),
+    ],
+)
+app.add_page(
+    dashboard,
+    route=routes.DASHBOARD,
+    title="Dashboard · HealthGuard Ops",
+    on_load=DashboardState.on_load,
+)
+app.register_lifespan_task(realtime_listener)

@@ -1,0 +1,1 @@
+"""Incidents: what a nurse or doctor is asked to acknowledge and resolve."""

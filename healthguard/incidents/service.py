@@ -1,0 +1,169 @@
+"""Incident service functions: one per action, each taking a session and an explicit clock.
+
+The API, the UI, the RQ jobs and (later) webhooks all call these, so every path writes the
+same rows and timeline entries. Callers commit; change events are published after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from healthguard.incidents.priority import PRIORITIES, validate_priority
+from healthguard.models import Bed, Incident, IncidentEvent, Patient, Ward
+from healthguard.models.incidents import IncidentStatus
+
+
+class IncidentInputError(ValueError):
+    """Bad input for an incident action; `field` names what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OpenIncidentRow:
+    """What a queue card shows. Patient identity is reduced to initials on shared screens."""
+
+    id: str
+    number: int
+    priority: str
+    status: str
+    title: str
+    summary: str
+    ward_code: str
+    bed_label: str
+    patient_initials: str
+    opened_at: datetime
+    acknowledged: bool
+
+
+def open_incident(
+    session: Session,
+    *,
+    title: str,
+    priority: str,
+    now: datetime,
+    summary: str = "",
+    ward_code: str | None = None,
+    bed_label: str | None = None,
+    source: str = "manual",
+    actor: str = "system",
+    dedup_key: str | None = None,
+) -> Incident:
+    """Open an incident (and its first timeline entry). Flushes; the caller commits."""
+    title = (title or "").strip()
+    if not title:
+        raise IncidentInputError("title", "must not be empty")
+    if len(title) > 300:
+        raise IncidentInputError("title", "must be at most 300 characters")
+    try:
+        priority = validate_priority(priority)
+    except ValueError as exc:
+        raise IncidentInputError("priority", str(exc)) from exc
+    if now.tzinfo is None:
+        raise IncidentInputError("now", "must be timezone-aware")
+
+    ward: Ward | None = None
+    bed: Bed | None = None
+    patient_id: uuid.UUID | None = None
+    if ward_code:
+        ward = session.exec(select(Ward).where(Ward.code == ward_code.upper())).first()
+        if ward is None:
+            raise IncidentInputError("ward_code", f"no ward with code {ward_code!r}")
+    if bed_label:
+        if ward is None:
+            raise IncidentInputError("bed_label", "needs a ward_code")
+        bed = session.exec(
+            select(Bed).where(Bed.ward_id == ward.id, Bed.label == bed_label)
+        ).first()
+        if bed is None:
+            raise IncidentInputError("bed_label", f"no bed {bed_label!r} in ward {ward.code}")
+        patient_id = current_patient_in_bed(session, bed.id)
+
+    incident = Incident(
+        title=title,
+        summary=summary,
+        priority=priority,
+        status=IncidentStatus.TRIGGERED.value,
+        ward_id=ward.id if ward else None,
+        bed_id=bed.id if bed else None,
+        patient_id=patient_id,
+        source=source,
+        dedup_key=dedup_key,
+        opened_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    session.flush()
+    session.add(
+        IncidentEvent(
+            incident_id=incident.id,
+            at=now,
+            kind="opened",
+            actor=actor,
+            message=f"{priority} opened: {title}",
+            data={"source": source},
+        )
+    )
+    session.flush()
+    return incident
+
+
+def current_patient_in_bed(session: Session, bed_id: uuid.UUID) -> uuid.UUID | None:
+    from healthguard.models import Admission
+
+    return session.exec(
+        select(Admission.patient_id).where(
+            Admission.bed_id == bed_id, Admission.discharged_at.is_(None)  # type: ignore[union-attr]
+        )
+    ).first()
+
+
+def list_open_incidents(
+    session: Session, *, ward_id: uuid.UUID | None = None, limit: int = 200
+) -> list[OpenIncidentRow]:
+    """Open incidents, P0 first, then the oldest first (the dashboard queue)."""
+    priority_rank = sa.case(
+        {p: i for i, p in enumerate(PRIORITIES)}, value=Incident.priority
+    )
+    stmt = (
+        select(Incident, Ward.code, Bed.label, Patient.given_name, Patient.family_name)
+        .join(Ward, Ward.id == Incident.ward_id, isouter=True)  # type: ignore[arg-type]
+        .join(Bed, Bed.id == Incident.bed_id, isouter=True)  # type: ignore[arg-type]
+        .join(Patient, Patient.id == Incident.patient_id, isouter=True)  # type: ignore[arg-type]
+        .where(Incident.status != IncidentStatus.RESOLVED.value)
+        .order_by(priority_rank, Incident.opened_at)
+        .limit(limit)
+    )
+    if ward_id is not None:
+        stmt = stmt.where(Incident.ward_id == ward_id)
+    rows = []
+    for incident, ward_code, bed_label, given, family in session.exec(stmt).all():
+        rows.append(
+            OpenIncidentRow(
+                id=str(incident.id),
+                number=int(incident.number or 0),
+                priority=incident.priority,
+                status=incident.status,
+                title=incident.title,
+                summary=incident.summary,
+                ward_code=ward_code or "",
+                bed_label=bed_label or "",
+                patient_initials=initials(given, family),
+                opened_at=incident.opened_at,
+                acknowledged=incident.status == IncidentStatus.ACKNOWLEDGED.value,
+            )
+        )
+    return rows
+
+
+def initials(given: str | None, family: str | None) -> str:
+    parts = [p for p in (given, family) if p]
+    return "".join(p.strip()[0].upper() + "." for p in parts if p.strip())

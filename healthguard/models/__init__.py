@@ -1,0 +1,64 @@
+"""Every HealthGuard table (plain SQLModel, importable without Reflex or Redis).
+
+``metadata`` is the target of Alembic migrations; its naming convention (set in
+``healthguard.models.base``) gives every index and constraint a stable name.
+"""
+
+from sqlmodel import SQLModel
+
+from healthguard.models.alerts import Alert, AlertKind
+from healthguard.models.audit import AuditLog
+from healthguard.models.base import NAMING_CONVENTION, PRIORITIES, utcnow
+from healthguard.models.escalation import EscalationPolicy, EscalationStep, TargetKind
+from healthguard.models.hospital import Bed, Room, Ward
+from healthguard.models.incidents import Incident, IncidentEvent, IncidentStatus
+from healthguard.models.notifications import Channel, Notification, NotificationStatus
+from healthguard.models.patients import Admission, Patient
+from healthguard.models.staff import (
+    Availability,
+    Shift,
+    Skill,
+    Staff,
+    StaffRole,
+    StaffSkill,
+    StaffWardCover,
+)
+from healthguard.models.users import User, UserRole
+from healthguard.models.vitals import Observation, VitalParameter
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "PRIORITIES",
+    "Admission",
+    "Alert",
+    "AlertKind",
+    "AuditLog",
+    "Availability",
+    "Bed",
+    "Channel",
+    "EscalationPolicy",
+    "EscalationStep",
+    "Incident",
+    "IncidentEvent",
+    "IncidentStatus",
+    "Notification",
+    "NotificationStatus",
+    "Observation",
+    "Patient",
+    "Room",
+    "Shift",
+    "Skill",
+    "Staff",
+    "StaffRole",
+    "StaffSkill",
+    "StaffWardCover",
+    "TargetKind",
+    "User",
+    "UserRole",
+    "VitalParameter",
+    "Ward",
+    "metadata",
+    "utcnow",
+]

@@ -1,0 +1,58 @@
+"""Notifications sent to staff about incidents, with delivery tracking per channel.
+
+Phone, pager and SMS notifications are secondary alarms: the bedside monitor stays primary.
+"""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from healthguard.models.base import created_at_field, fk, in_check, optional_ts_field, uuid_pk
+
+
+class Channel(StrEnum):
+    """How a notification reaches a person."""
+
+    IN_APP = "in_app"
+    PUSH = "push"
+    SMS = "sms"
+    VOICE = "voice"
+    EMAIL = "email"
+    PAGER = "pager"
+
+
+class NotificationStatus(StrEnum):
+    """Delivery state of one notification attempt."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    READ = "read"
+    ANSWERED = "answered"
+
+
+class Notification(SQLModel, table=True):
+    """One message to one staff member on one channel about one incident."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        in_check("channel", [c.value for c in Channel], "channel_valid"),
+        in_check("status", [s.value for s in NotificationStatus], "status_valid"),
+        sa.Index("ix_notifications_staff_id_status", "staff_id", "status"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    incident_id: uuid.UUID = fk("incidents.id", "CASCADE", nullable=False, index=True)
+    staff_id: uuid.UUID = fk("staff.id", "RESTRICT", nullable=False)
+    channel: str = Field(max_length=16, description="A Channel value.")
+    status: str = Field(default=NotificationStatus.QUEUED.value, max_length=16)
+    attempt: int = Field(default=1)
+    created_at: datetime = created_at_field()
+    sent_at: datetime | None = optional_ts_field()
+    delivered_at: datetime | None = optional_ts_field()
+    read_at: datetime | None = optional_ts_field()
+    error: str | None = Field(default=None, sa_type=sa.Text, nullable=True)

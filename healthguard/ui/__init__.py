@@ -1,0 +1,1 @@
+"""The Reflex user interface: pages/, components/, states/, styles.py, routes.py."""

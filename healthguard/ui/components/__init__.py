@@ -1,0 +1,1 @@
+"""Small components named after what they show."""

@@ -1,0 +1,67 @@
+"""IncidentCard: one open incident in the queue (priority in colour AND words)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from healthguard.ui import styles
+from healthguard.ui.states.feed import IncidentCardData
+
+
+def _by_colour(card: IncidentCardData, key: str) -> rx.Var:
+    return rx.match(
+        card.colour,
+        ("red", styles.ALARM_COLOURS["red"][key]),
+        ("yellow", styles.ALARM_COLOURS["yellow"][key]),
+        styles.ALARM_COLOURS["cyan"][key],
+    )
+
+
+def incident_card(card: IncidentCardData) -> rx.Component:
+    return rx.el.article(
+        rx.el.div(
+            rx.el.span(
+                card.priority_label,
+                class_name=rx.cond(card.flashing, "hg-flash", ""),
+                style={
+                    "background": _by_colour(card, "badge"),
+                    "color": "#ffffff",
+                    "font_weight": "700",
+                    "padding": "0.15rem 0.5rem",
+                    "border_radius": "4px",
+                    "animation": rx.cond(card.flashing, "hg-flash 1s step-end infinite", "none"),
+                },
+            ),
+            rx.el.span("#", card.number, style={"color": styles.MUTED_TEXT}),
+            style={"display": "flex", "gap": "0.5rem", "align_items": "center",
+                   "flex_wrap": "wrap"},
+        ),
+        rx.el.h3(card.title, style={"margin": "0.35rem 0", "font_size": "1.05rem",
+                                    "overflow_wrap": "anywhere"}),
+        rx.cond(card.summary != "", rx.el.p(card.summary, style={"margin": "0 0 0.35rem"})),
+        rx.el.div(
+            rx.el.span(card.location),
+            rx.cond(card.patient != "", rx.el.span("Patient ", card.patient)),
+            rx.el.span(card.status),
+            rx.el.span(
+                "opened ",
+                rx.moment(card.opened_at, format="HH:mm", local=True),
+                " (",
+                rx.moment(card.opened_at, from_now=True, interval=15000),
+                ")",
+            ),
+            style={"display": "flex", "gap": "0.75rem", "flex_wrap": "wrap",
+                   "font_size": "0.9rem", "color": _by_colour(card, "text")},
+        ),
+        data_testid="incident-card",
+        data_incident_id=card.id,
+        data_priority=card.priority,
+        style={
+            "background": _by_colour(card, "bg"),
+            "border_left": "6px solid",
+            "border_color": _by_colour(card, "border"),
+            "border_radius": "6px",
+            "padding": "0.6rem 0.8rem",
+            "color": "#111827",
+        },
+    )

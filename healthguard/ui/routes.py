@@ -1,0 +1,3 @@
+"""Route constants: one place to change a URL."""
+
+DASHBOARD = "/"

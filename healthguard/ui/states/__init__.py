@@ -1,0 +1,1 @@
+"""Reflex states: one per feature, explicit event handlers, derived data as vars."""

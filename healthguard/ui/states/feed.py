@@ -1,0 +1,155 @@
+"""The live ward feed: one shared state per ward (and one for the whole hospital).
+
+Browsers on the dashboard link to the feed of the ward they look at. When a change event
+arrives, one web worker reloads that feed from Postgres inside `app.modify_state`, and
+Reflex pushes the new rows to every linked browser, whichever worker its socket is on.
+Rows are small, pre-formatted and carry patient initials only (shared screens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+
+import reflex as rx
+
+from healthguard.db import session_scope
+from healthguard.incidents.priority import PRIORITY_STYLES
+from healthguard.incidents.service import OpenIncidentRow, list_open_incidents
+from healthguard.models import Ward
+from healthguard.realtime.events import ALL_WARDS_FEED, ward_feed_token
+from healthguard.wards.service import BedRow, ward_board
+
+VITAL_LABELS: tuple[tuple[str, str, str], ...] = (
+    ("heart_rate", "HR", ""),
+    ("spo2", "SpO2", "%"),
+    ("resp_rate", "RR", ""),
+    ("systolic_bp", "SBP", ""),
+    ("temperature_c", "T", "°C"),
+)
+
+
+@dataclasses.dataclass
+class IncidentCardData:
+    id: str = ""
+    number: int = 0
+    priority: str = ""
+    priority_label: str = ""
+    colour: str = "cyan"
+    flashing: bool = False
+    title: str = ""
+    summary: str = ""
+    location: str = ""
+    patient: str = ""
+    status: str = ""
+    opened_at: str = ""  # ISO 8601, shown in local time and as a live age by the browser
+
+
+@dataclasses.dataclass
+class BedCardData:
+    ward: str = ""
+    bed: str = ""
+    patient: str = ""
+    occupied: bool = False
+    scale2: bool = False
+    vitals: str = ""
+    last_vitals_at: str = ""
+
+
+def incident_card(row: OpenIncidentRow) -> IncidentCardData:
+    style = PRIORITY_STYLES[row.priority]
+    location = " · ".join(p for p in (row.ward_code, row.bed_label and f"bed {row.bed_label}") if p)
+    return IncidentCardData(
+        id=row.id,
+        number=row.number,
+        priority=row.priority,
+        priority_label=style.label,
+        colour=style.colour,
+        flashing=style.flashing and not row.acknowledged,
+        title=row.title,
+        summary=row.summary,
+        location=location or "Hospital-wide",
+        patient=row.patient_initials,
+        status="Acknowledged" if row.acknowledged else "Not acknowledged",
+        opened_at=row.opened_at.astimezone(UTC).isoformat(),
+    )
+
+
+def bed_card(row: BedRow) -> BedCardData:
+    parts = []
+    for key, label, unit in VITAL_LABELS:
+        latest = row.latest.get(key)
+        if latest is not None and latest.value is not None:
+            value = f"{latest.value:.1f}" if key == "temperature_c" else f"{latest.value:.0f}"
+            parts.append(f"{label} {value}{unit}")
+    consciousness = row.latest.get("consciousness")
+    if consciousness is not None and consciousness.value_text:
+        parts.append(f"ACVPU {consciousness.value_text}")
+    last = row.last_observed_at
+    return BedCardData(
+        ward=row.ward_code,
+        bed=row.bed_label,
+        patient=row.patient_initials,
+        occupied=row.patient_id is not None,
+        scale2=row.spo2_scale == 2,
+        vitals=" · ".join(parts),
+        last_vitals_at=last.astimezone(UTC).isoformat() if last else "",
+    )
+
+
+def load_feed_rows(ward_code: str | None) -> tuple[list[IncidentCardData], list[BedCardData]]:
+    """Read a feed's rows from Postgres (blocking: call through a thread)."""
+    from sqlmodel import select
+
+    with session_scope() as session:
+        ward_id = None
+        if ward_code:
+            ward = session.exec(select(Ward).where(Ward.code == ward_code)).first()
+            if ward is None:
+                return [], []
+            ward_id = ward.id
+        incidents = [incident_card(r) for r in list_open_incidents(session, ward_id=ward_id)]
+        beds = [bed_card(r) for r in ward_board(session, ward_code)]
+    return incidents, beds
+
+
+def ward_code_of_token(token: str) -> str | None:
+    if token == ALL_WARDS_FEED:
+        return None
+    return token.removeprefix("ward-").upper()
+
+
+class WardFeed(rx.SharedState):
+    """Open incidents and beds of one ward (or all), shared by every browser showing it."""
+
+    scope: str = ""
+    incidents: list[IncidentCardData] = []
+    beds: list[BedCardData] = []
+    loaded_at: str = ""
+    load_error: str = ""
+
+    async def reload(self, ward_code: str | None) -> None:
+        """Reload from Postgres; keep the last rows and say so when the database fails."""
+        try:
+            incidents, beds = await asyncio.to_thread(load_feed_rows, ward_code)
+        except Exception:  # a screen must keep showing the last known rows
+            self.load_error = "Could not reach the database; showing the last known list."
+            return
+        self.scope = ward_code or ""
+        self.incidents = incidents
+        self.beds = beds
+        self.load_error = ""
+        self.loaded_at = datetime.now(UTC).isoformat()
+
+    @rx.event
+    async def follow(self, ward_code: str = "") -> None:
+        """Link this browser to the live feed of `ward_code` ('' = whole hospital)."""
+        ward_code = ward_code.upper()
+        feed = await self._link_to(ward_feed_token(ward_code or None))
+        if not feed.loaded_at or feed.scope != ward_code:
+            await feed.reload(ward_code or None)
+
+    @rx.var
+    def incident_count(self) -> int:
+        return len(self.incidents)

@@ -1,0 +1,1 @@
+"""Wards, their beds and who lies in them: the ward bed board."""

