@@ -49,8 +49,10 @@ def start_services(settings: Settings, supervisor: Supervisor | None = None) -> 
     if settings.uses_embedded_postgres():
         pg = EmbeddedPostgres(settings.data_dir, settings.embedded_postgres_port)
         started = pg.start()
-        say(f"  Postgres 16 {'started' if started else 'already running'} on 127.0.0.1:{pg.port}"
-            f" (data in {pg.pgdata})")
+        say(
+            f"  Postgres 16 {'started' if started else 'already running'} on 127.0.0.1:{pg.port}"
+            f" (data in {pg.pgdata})"
+        )
         if started and supervisor is not None:
             supervisor.cleanups.append(pg.stop)
     else:
@@ -159,7 +161,7 @@ def cmd_scheduler(settings: Settings) -> int:
 
 
 def check_web_port(settings: Settings) -> None:
-    if not port_is_free(settings.web_port, "0.0.0.0" if settings.web_host == "0.0.0.0" else settings.web_host):
+    if not port_is_free(settings.web_port, settings.web_host):
         raise CommandError(
             f"Port {settings.web_port} is already in use, so the web app cannot listen on it. "
             "Another HealthGuard may still be running (stop it with Ctrl-C in its terminal), "
@@ -211,8 +213,10 @@ def wait_for_web(settings: Settings, supervisor: Supervisor, timeout: float = 90
         raise CommandError(f"The web app did not answer on {url} within {timeout:.0f}s.")
     dead = supervisor.first_exited()
     if dead is not None:
-        raise CommandError(f"{dead.name} exited with code {dead.process.returncode} while "
-                           "starting; its messages are above.")
+        raise CommandError(
+            f"{dead.name} exited with code {dead.process.returncode} while "
+            "starting; its messages are above."
+        )
     return not supervisor.stopping
 
 
@@ -275,8 +279,10 @@ def cmd_doctor(settings: Settings) -> int:
         say(f"{check.name}: {'ok, ' if check.ok else 'PROBLEM: '}{check.detail}")
         problems += not check.ok
     if settings.uses_embedded_postgres() and problems:
-        say("Embedded services are only running while `healthguard up` or "
-            "`healthguard services` runs.")
+        say(
+            "Embedded services are only running while `healthguard up` or "
+            "`healthguard services` runs."
+        )
     say("All good." if not problems else f"{problems} problem(s) found.")
     return 0 if not problems else 1
 
@@ -329,8 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from sqlalchemy.exc import OperationalError
         from redis.exceptions import ConnectionError as RedisConnectionError
+        from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, OperationalError | RedisConnectionError):
             print(

@@ -19,6 +19,7 @@ from healthguard.ui.states.feed import WardFeed, ward_code_of_token
 
 log = logging.getLogger(__name__)
 
+
 async def refresh_feed(token: str) -> None:
     """Reload one shared feed from Postgres; Reflex pushes the delta to linked browsers."""
     with FEED_RELOAD_SECONDS.time():

@@ -105,9 +105,7 @@ class Settings(BaseSettings):
         """The database URL in use: the configured one or the embedded server's."""
         if self.database_url:
             return normalise_database_url(self.database_url)
-        return (
-            f"postgresql+psycopg://postgres@127.0.0.1:{self.embedded_postgres_port}/healthguard"
-        )
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.embedded_postgres_port}/healthguard"
 
     def effective_redis_url(self) -> str:
         if self.redis_url:

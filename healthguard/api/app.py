@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
 
 from healthguard import __version__
 from healthguard.api import docs, health, wards
-from healthguard.api.errors import install_error_handlers
+from healthguard.api.errors import error_body, install_error_handlers
 
 API_PREFIX = "/api/v1"
 
@@ -28,4 +29,20 @@ def build_api() -> FastAPI:
     api.include_router(health.router)
     api.include_router(wards.router, prefix=API_PREFIX)
     api.include_router(docs.router, prefix=API_PREFIX)
+    api.include_router(not_found_router)
     return api
+
+
+# Everything else is the Reflex app (mounted behind this one), so an unknown /api path
+# would get the HTML page of the UI; answer it in the API's own error shape instead.
+not_found_router = APIRouter(include_in_schema=False)
+
+
+@not_found_router.api_route(
+    API_PREFIX + "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+)
+def unknown_api_path(path: str) -> JSONResponse:
+    return JSONResponse(
+        error_body("not_found", f"No API route {API_PREFIX}/{path}; see {API_PREFIX}/docs."),
+        status_code=404,
+    )

@@ -34,7 +34,8 @@ table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ccc;
 text-align:left;vertical-align:top}}code{{font-size:.95em}}</style></head><body>
 <h1>{title} <small>{html.escape(spec["info"]["version"])}</small></h1>
 <p>{html.escape(spec["info"].get("description", ""))}</p>
-<p>Machine-readable: <a href="openapi.json">openapi.json</a> (OpenAPI {html.escape(spec["openapi"])}).</p>
+<p>Machine-readable: <a href="openapi.json">openapi.json</a>
+(OpenAPI {html.escape(spec["openapi"])}).</p>
 <table><thead><tr><th>Method</th><th>Path</th><th>What it does</th><th>Answers</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></body></html>"""
     return HTMLResponse(page)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from healthguard.incidents.priority import PRIORITIES, validate_priority
 from healthguard.models import Bed, Incident, IncidentEvent, Patient, Ward
@@ -121,7 +122,8 @@ def current_patient_in_bed(session: Session, bed_id: uuid.UUID) -> uuid.UUID | N
 
     return session.exec(
         select(Admission.patient_id).where(
-            Admission.bed_id == bed_id, Admission.discharged_at.is_(None)  # type: ignore[union-attr]
+            Admission.bed_id == bed_id,
+            Admission.discharged_at.is_(None),  # type: ignore[union-attr]
         )
     ).first()
 
@@ -130,22 +132,21 @@ def list_open_incidents(
     session: Session, *, ward_id: uuid.UUID | None = None, limit: int = 200
 ) -> list[OpenIncidentRow]:
     """Open incidents, P0 first, then the oldest first (the dashboard queue)."""
-    priority_rank = sa.case(
-        {p: i for i, p in enumerate(PRIORITIES)}, value=Incident.priority
-    )
+    priority_rank = sa.case({p: i for i, p in enumerate(PRIORITIES)}, value=Incident.priority)
+    columns: list[Any] = [Incident, Ward.code, Bed.label, Patient.given_name, Patient.family_name]
     stmt = (
-        select(Incident, Ward.code, Bed.label, Patient.given_name, Patient.family_name)
-        .join(Ward, Ward.id == Incident.ward_id, isouter=True)  # type: ignore[arg-type]
-        .join(Bed, Bed.id == Incident.bed_id, isouter=True)  # type: ignore[arg-type]
-        .join(Patient, Patient.id == Incident.patient_id, isouter=True)  # type: ignore[arg-type]
-        .where(Incident.status != IncidentStatus.RESOLVED.value)
-        .order_by(priority_rank, Incident.opened_at)
+        sa.select(*columns)
+        .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
+        .join(Bed, col(Bed.id) == col(Incident.bed_id), isouter=True)
+        .join(Patient, col(Patient.id) == col(Incident.patient_id), isouter=True)
+        .where(col(Incident.status) != IncidentStatus.RESOLVED.value)
+        .order_by(priority_rank, col(Incident.opened_at))
         .limit(limit)
     )
     if ward_id is not None:
-        stmt = stmt.where(Incident.ward_id == ward_id)
+        stmt = stmt.where(col(Incident.ward_id) == ward_id)
     rows = []
-    for incident, ward_code, bed_label, given, family in session.exec(stmt).all():
+    for incident, ward_code, bed_label, given, family in session.execute(stmt).all():
         rows.append(
             OpenIncidentRow(
                 id=str(incident.id),

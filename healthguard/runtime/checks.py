@@ -40,7 +40,8 @@ def check_redis(settings: Settings) -> Check:
     url = settings.effective_redis_url()
     client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
     try:
-        version = client.info("server").get("redis_version", "?")
+        info: dict[str, object] = client.info("server")  # type: ignore[assignment]
+        version = info.get("redis_version", "?")
         return Check("redis", True, f"Redis {version} reachable")
     except redis.RedisError as exc:
         return Check("redis", False, f"unreachable at {_safe_url(url)}: {_short(exc)}")

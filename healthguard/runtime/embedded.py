@@ -83,10 +83,11 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05
 
 
 def _port_in_use_message(what: str, port: int, env_name: str) -> str:
+    url_name = "DATABASE_URL" if what == "Postgres" else "REDIS_URL"
     return (
         f"Port {port} on 127.0.0.1, which the embedded {what} uses, is taken by another "
         f"program. Stop that program, or choose another port with {env_name}=<port>, or point "
-        f"HealthGuard at your own server with {'DATABASE_URL' if what == 'Postgres' else 'REDIS_URL'}."
+        f"HealthGuard at your own server with {url_name}."
     )
 
 
@@ -109,10 +110,10 @@ class EmbeddedPostgres:
     def url(self, database: str = PG_DATABASE) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _run_as(self) -> dict[str, object]:
-        if os.geteuid() != 0:
-            return {}
-        return {"user": PG_SYSTEM_USER, "group": PG_SYSTEM_USER}
+    @staticmethod
+    def _run_as() -> str | None:
+        """The system user Postgres runs as: an unprivileged one when we are root."""
+        return PG_SYSTEM_USER if os.geteuid() == 0 else None
 
     def _prepare_root(self) -> None:
         """As root, run Postgres as an unprivileged user that can reach its data."""
@@ -154,7 +155,8 @@ class EmbeddedPostgres:
             capture_output=True,
             text=True,
             check=False,
-            **self._run_as(),  # type: ignore[arg-type]
+            user=self._run_as(),
+            group=self._run_as(),
         )
         if result.returncode != 0:
             raise ServiceError(
@@ -226,13 +228,11 @@ class EmbeddedPostgres:
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent(signal.SIGINT),  # SIGINT: fast, clean shutdown
             start_new_session=True,
-            **self._run_as(),  # type: ignore[arg-type]
+            user=self._run_as(),
+            group=self._run_as(),
         )
         log.close()
-        if not wait_until(
-            lambda: self.process is not None and (self.process.poll() is not None or self.is_ready()),
-            timeout,
-        ) or self.process.poll() is not None:
+        if not _wait_started(self.process, self.is_ready, timeout):
             tail = _tail(self.log_path)
             self.stop()
             raise ServiceError(
@@ -250,8 +250,8 @@ class EmbeddedPostgres:
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
         ) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-            if not exists:
+            query = "SELECT 1 FROM pg_database WHERE datname = %s"
+            if not conn.execute(query, (name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -332,10 +332,7 @@ class EmbeddedRedis:
             preexec_fn=die_with_parent(signal.SIGTERM),
             start_new_session=True,
         )  # fmt: skip
-        if not wait_until(
-            lambda: self.process is not None and (self.process.poll() is not None or self.is_ready()),
-            timeout,
-        ) or self.process.poll() is not None:
+        if not _wait_started(self.process, self.is_ready, timeout):
             tail = _tail(self.log_path)
             self.stop()
             raise ServiceError(
@@ -348,6 +345,14 @@ class EmbeddedRedis:
             return
         _stop_process(self.process, signal.SIGTERM, timeout)
         self.process = None
+
+
+def _wait_started(
+    proc: subprocess.Popen[bytes], is_ready: Callable[[], bool], timeout: float
+) -> bool:
+    """Wait until the server answers (True) or its process exits or time runs out (False)."""
+    wait_until(lambda: proc.poll() is not None or is_ready(), timeout)
+    return proc.poll() is None and is_ready()
 
 
 def _stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:

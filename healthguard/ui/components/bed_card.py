@@ -22,12 +22,21 @@ def bed_card(bed: BedCardData) -> rx.Component:
                 rx.el.span(
                     "SpO2 Scale 2",
                     title="NEWS2 SpO2 Scale 2 (target 88-92 %)",
-                    style={"font_size": "0.75rem", "border": "1px solid #6b21a8",
-                           "color": "#6b21a8", "padding": "0 0.3rem", "border_radius": "4px"},
+                    style={
+                        "font_size": "0.75rem",
+                        "border": "1px solid #6b21a8",
+                        "color": "#6b21a8",
+                        "padding": "0 0.3rem",
+                        "border_radius": "4px",
+                    },
                 ),
             ),
-            style={"display": "flex", "gap": "0.5rem", "align_items": "center",
-                   "flex_wrap": "wrap"},
+            style={
+                "display": "flex",
+                "gap": "0.5rem",
+                "align_items": "center",
+                "flex_wrap": "wrap",
+            },
         ),
         rx.cond(
             bed.occupied,
@@ -36,12 +45,16 @@ def bed_card(bed: BedCardData) -> rx.Component:
                 rx.cond(
                     bed.last_vitals_at != "",
                     rx.el.span(
-                        " · ", rx.moment(bed.last_vitals_at, from_now=True, interval=30000),
+                        " · ",
+                        rx.moment(bed.last_vitals_at, from_now=True, interval=30000),
                         style={"color": styles.MUTED_TEXT},
                     ),
                 ),
-                style={"font_size": "0.85rem", "margin_top": "0.25rem",
-                       "overflow_wrap": "anywhere"},
+                style={
+                    "font_size": "0.85rem",
+                    "margin_top": "0.25rem",
+                    "overflow_wrap": "anywhere",
+                },
             ),
         ),
         data_testid="bed-card",

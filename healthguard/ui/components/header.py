@@ -69,8 +69,12 @@ def header() -> rx.Component:
         rx.el.div(
             ward_selector(),
             notification_bell(),
-            style={"display": "flex", "gap": "0.75rem", "align_items": "center",
-                   "flex_wrap": "wrap"},
+            style={
+                "display": "flex",
+                "gap": "0.75rem",
+                "align_items": "center",
+                "flex_wrap": "wrap",
+            },
         ),
         style={
             "display": "flex",

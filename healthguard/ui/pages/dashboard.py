@@ -33,8 +33,11 @@ def incident_queue() -> rx.Component:
                     data_testid="incident-queue",
                     style={"display": "flex", "flex_direction": "column", "gap": "0.5rem"},
                 ),
-                rx.el.p("No open incidents.", data_testid="incident-queue-empty",
-                        style={"color": styles.MUTED_TEXT}),
+                rx.el.p(
+                    "No open incidents.",
+                    data_testid="incident-queue-empty",
+                    style={"color": styles.MUTED_TEXT},
+                ),
             ),
         ),
         aria_label="Open incidents",
@@ -70,10 +73,16 @@ def dashboard() -> rx.Component:
             rx.cond(
                 (DashboardState.error != "") | (WardFeed.load_error != ""),
                 rx.el.p(
-                    DashboardState.error, " ", WardFeed.load_error,
+                    DashboardState.error,
+                    " ",
+                    WardFeed.load_error,
                     role="alert",
-                    style={"background": "#fee2e2", "color": "#7f1d1d", "padding": "0.5rem",
-                           "border_radius": "6px"},
+                    style={
+                        "background": "#fee2e2",
+                        "color": "#7f1d1d",
+                        "padding": "0.5rem",
+                        "border_radius": "6px",
+                    },
                 ),
             ),
             rx.el.p(
@@ -85,12 +94,24 @@ def dashboard() -> rx.Component:
             rx.el.div(
                 incident_queue(),
                 ward_board(),
-                style={"display": "flex", "flex_wrap": "wrap", "gap": "1rem",
-                       "align_items": "flex-start"},
+                style={
+                    "display": "flex",
+                    "flex_wrap": "wrap",
+                    "gap": "1rem",
+                    "align_items": "flex-start",
+                },
             ),
-            style={"padding": "0.75rem 1rem", "max_width": styles.PAGE_MAX_WIDTH,
-                   "margin": "0 auto", "box_sizing": "border-box", "width": "100%"},
+            style={
+                "padding": "0.75rem 1rem",
+                "max_width": styles.PAGE_MAX_WIDTH,
+                "margin": "0 auto",
+                "box_sizing": "border-box",
+                "width": "100%",
+            },
         ),
-        style={"min_height": "100vh", "background": "#f3f4f6", "font_family":
-               "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"},
+        style={
+            "min_height": "100vh",
+            "background": "#f3f4f6",
+            "font_family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        },
     )
