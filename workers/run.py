@@ -12,6 +12,10 @@ from workers.queues import ALL_QUEUES, DEFAULT, redis_connection
 
 
 def run_worker(burst: bool = False) -> bool:
+    # Import the jobs (and with them SQLAlchemy, the models and the services) once here, so
+    # every forked work-horse starts with them loaded instead of importing per job.
+    import workers.jobs  # noqa: F401
+
     connection = redis_connection()
     worker = Worker(list(ALL_QUEUES), connection=connection)
     return worker.work(burst=burst, logging_level=get_settings().log_level.upper())

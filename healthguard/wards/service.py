@@ -84,7 +84,8 @@ def ward_board(session: Session, ward_code: str | None = None) -> list[BedRow]:
             isouter=True,
         )
         .join(Patient, Patient.id == Admission.patient_id, isouter=True)  # type: ignore[arg-type]
-        .order_by(Ward.code, Bed.label)
+        # Natural order within a ward: B2 before B10.
+        .order_by(Ward.code, sa.func.length(Bed.label), Bed.label)
     )
     if ward_code:
         stmt = stmt.where(Ward.code == ward_code.upper())

@@ -41,7 +41,16 @@ def bed_card(bed: BedCardData) -> rx.Component:
         rx.cond(
             bed.occupied,
             rx.el.div(
-                rx.cond(bed.vitals != "", bed.vitals, "No vitals recorded"),
+                rx.cond(
+                    bed.vitals.length() > 0,
+                    rx.foreach(
+                        bed.vitals,
+                        lambda v: rx.el.span(
+                            v, style={"white_space": "nowrap", "margin_right": "0.6rem"}
+                        ),
+                    ),
+                    rx.el.span("No vitals recorded"),
+                ),
                 rx.cond(
                     bed.last_vitals_at != "",
                     rx.el.span(

@@ -53,7 +53,7 @@ class BedCardData:
     patient: str = ""
     occupied: bool = False
     scale2: bool = False
-    vitals: str = ""
+    vitals: list[str] = dataclasses.field(default_factory=list)
     last_vitals_at: str = ""
 
 
@@ -93,7 +93,7 @@ def bed_card(row: BedRow) -> BedCardData:
         patient=row.patient_initials,
         occupied=row.patient_id is not None,
         scale2=row.spo2_scale == 2,
-        vitals=" · ".join(parts),
+        vitals=parts,
         last_vitals_at=last.astimezone(UTC).isoformat() if last else "",
     )
 

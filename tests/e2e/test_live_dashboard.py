@@ -1,0 +1,110 @@
+"""The dashboard in real Chromium: a worker-created incident shows up live, everywhere."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import DESKTOP, PHONE, TABLET
+from playwright.sync_api import Browser, Page, expect
+from rq import Queue
+
+pytestmark = pytest.mark.e2e
+
+LIVE_TIMEOUT_MS = 20_000
+
+
+def open_dashboard(browser: Browser, url: str, viewport: dict[str, int]) -> Page:
+    page = browser.new_context(viewport=viewport).new_page()
+    page.goto(url)
+    expect(page.get_by_test_id("bed-card").first).to_be_visible(timeout=60_000)
+    return page
+
+
+def enqueue_incident(redis_url: str, title: str, ward: str, bed: str, priority: str = "P1") -> None:
+    queue = Queue("default", connection=redis.Redis.from_url(redis_url))
+    queue.enqueue("workers.jobs.open_incident_job", title, priority, ward, bed)
+
+
+def mark_page(page: Page) -> None:
+    """A marker a reload would wipe: proves the update arrived without one."""
+    page.evaluate("window.__noReloadMarker = 'still here'")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__noReloadMarker") == "still here"
+
+
+def test_worker_incident_appears_in_two_pages_without_reload(
+    web_app: str, rq_worker, browser: Browser, child_env: dict[str, str], screenshots: Path
+) -> None:
+    everything = open_dashboard(browser, f"{web_app}/", DESKTOP)
+    cardiology = open_dashboard(browser, f"{web_app}/?ward=CARD", TABLET)
+    expect(cardiology.locator("#ward-selector")).to_have_value("CARD")
+    for page in (everything, cardiology):
+        mark_page(page)
+
+    title = f"Deteriorating patient {uuid.uuid4().hex[:6]}"
+    enqueue_incident(child_env["REDIS_URL"], title, "CARD", "B2")
+
+    for page in (everything, cardiology):
+        card = page.get_by_test_id("incident-card").filter(has_text=title)
+        expect(card).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        expect(card).to_contain_text("P1 Emergency")  # priority in words, not colour alone
+        expect(card).to_contain_text("CARD · bed B2")
+        expect(card).to_contain_text("Not acknowledged")
+        assert_not_reloaded(page)
+    everything.screenshot(path=str(screenshots / "dashboard-desktop-live-incident.png"))
+    cardiology.screenshot(path=str(screenshots / "dashboard-tablet-cardiology.png"))
+
+
+def test_ward_feed_shows_only_its_ward(
+    web_app: str, rq_worker, browser: Browser, child_env: dict[str, str]
+) -> None:
+    everything = open_dashboard(browser, f"{web_app}/", DESKTOP)
+    cardiology = open_dashboard(browser, f"{web_app}/?ward=CARD", DESKTOP)
+
+    icu_title = f"ICU alarm {uuid.uuid4().hex[:6]}"
+    enqueue_incident(child_env["REDIS_URL"], icu_title, "ICU", "B1", priority="P0")
+    expect(everything.get_by_text(icu_title)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    # P0 sorts before every P1 in the hospital-wide queue.
+    expect(everything.get_by_test_id("incident-card").first).to_contain_text(icu_title)
+
+    card_title = f"Cardiology alarm {uuid.uuid4().hex[:6]}"
+    enqueue_incident(child_env["REDIS_URL"], card_title, "CARD", "B3")
+    expect(cardiology.get_by_text(card_title)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    # The cardiology feed reloaded after the ICU incident was committed, and still omits it.
+    expect(cardiology.get_by_text(icu_title)).to_have_count(0)
+    assert set(cardiology.get_by_test_id("bed-card").all_inner_texts()) and all(
+        text.startswith("CARD ") for text in cardiology.get_by_test_id("bed-card").all_inner_texts()
+    )
+
+
+def test_selecting_a_ward_switches_the_feed(web_app: str, browser: Browser) -> None:
+    page = open_dashboard(browser, f"{web_app}/", DESKTOP)
+    page.locator("#ward-selector").select_option("ICU")
+    expect(page.get_by_test_id("bed-card").first).to_contain_text("ICU ")
+    expect(page.get_by_test_id("bed-card").filter(has_text="CARD ")).to_have_count(0)
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport"), [("desktop", DESKTOP), ("tablet", TABLET), ("phone", PHONE)]
+)
+def test_dashboard_fits_without_horizontal_scrolling(
+    web_app: str, browser: Browser, screenshots: Path, name: str, viewport: dict[str, int]
+) -> None:
+    page = open_dashboard(browser, f"{web_app}/", viewport)
+    expect(page.get_by_text("HealthGuard Ops").first).to_be_visible()
+    expect(page.get_by_text("secondary alarms", exact=False)).to_be_visible()
+    # Relative times ("5 minutes ago") render in the browser once its date library loads.
+    expect(page.get_by_text(re.compile(r"\bago$")).first).to_be_visible()
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, (
+        f"{name}: page is {overflow}px wider than the {viewport['width']}px screen"
+    )
+    page.screenshot(path=str(screenshots / f"dashboard-{name}.png"), full_page=True)
