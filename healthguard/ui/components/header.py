@@ -36,23 +36,21 @@ def ward_selector() -> rx.Component:
 
 def notification_bell() -> rx.Component:
     """Placeholder until personal notifications exist: says so instead of a fake count."""
-    return rx.tooltip(
-        rx.el.button(
-            rx.icon("bell", size=22),
-            aria_label="Notifications (personal notifications arrive with on-call paging)",
-            style={
-                "min_width": "44px",
-                "min_height": "44px",
-                "background": "transparent",
-                "border": "1px solid rgba(255,255,255,0.5)",
-                "border_radius": "6px",
-                "color": styles.HEADER_TEXT,
-                "display": "flex",
-                "align_items": "center",
-                "justify_content": "center",
-            },
-        ),
-        content="Personal notifications arrive with on-call paging.",
+    return rx.el.button(
+        rx.icon("bell", size=22),
+        aria_label="Notifications (personal notifications arrive with on-call paging)",
+        title="Personal notifications arrive with on-call paging.",
+        style={
+            "min_width": "44px",
+            "min_height": "44px",
+            "background": "transparent",
+            "border": "1px solid rgba(255,255,255,0.5)",
+            "border_radius": "6px",
+            "color": styles.HEADER_TEXT,
+            "display": "flex",
+            "align_items": "center",
+            "justify_content": "center",
+        },
     )
 
 
