@@ -1,4 +1,8 @@
-"""Database engines and sessions (sync for workers and services, async for the web backend)."""
+"""Database engines and sessions.
+
+Sync SQLAlchemy everywhere: the web backend runs blocking queries in a thread
+(`asyncio.to_thread`) so the event loop never waits on Postgres.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session, create_engine
 
 from healthguard.settings import get_settings
 
 _engines: dict[str, Engine] = {}
-_async_engines: dict[str, AsyncEngine] = {}
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -20,15 +22,6 @@ def get_engine(url: str | None = None) -> Engine:
     if url not in _engines:
         _engines[url] = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     return _engines[url]
-
-
-def get_async_engine(url: str | None = None) -> AsyncEngine:
-    url = url or get_settings().effective_database_url()
-    if url not in _async_engines:
-        _async_engines[url] = create_async_engine(
-            url, pool_pre_ping=True, pool_size=5, max_overflow=5
-        )
-    return _async_engines[url]
 
 
 @contextmanager
@@ -48,4 +41,3 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
-    _async_engines.clear()
