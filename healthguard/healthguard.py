@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import redis.asyncio as aioredis
 import reflex as rx
+from redis.exceptions import RedisError
 
 from healthguard.api import build_api
 from healthguard.realtime import ChangeEvent, ChangeListener, feed_tokens_for
@@ -18,6 +20,8 @@ from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import WardFeed, ward_code_of_token
 
 log = logging.getLogger(__name__)
+
+RESYNC_CLAIM_KEY = "healthguard:resync-claim"
 
 
 async def refresh_feed(token: str) -> None:
@@ -71,6 +75,25 @@ async def realtime_listener() -> None:
         raise
 
 
+async def periodic_resync() -> None:
+    """Safety net: every few seconds one web worker (whichever claims the period) reloads
+    every feed, so a lost change event delays a screen by at most that long."""
+    settings = get_settings()
+    interval = settings.realtime_resync_seconds
+    client = aioredis.Redis.from_url(settings.effective_redis_url())
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                claimed = await client.set(RESYNC_CLAIM_KEY, "1", nx=True, px=int(interval * 900))
+            except (RedisError, OSError):
+                continue  # the listener reports Redis problems and resyncs on reconnect
+            if claimed:
+                await on_connected()
+    finally:
+        await client.aclose()
+
+
 app = rx.App(
     api_transformer=build_api(),
     style=styles.GLOBAL_STYLE,
@@ -85,3 +108,4 @@ app.add_page(
     on_load=DashboardState.on_load,
 )
 app.register_lifespan_task(realtime_listener)
+app.register_lifespan_task(periodic_resync)

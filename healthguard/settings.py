@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         10.0, description="Longest wait between reconnects of the realtime bridge to Redis."
     )
 
+    realtime_resync_seconds: float = Field(
+        30.0,
+        description="Every this many seconds one web worker reloads every live feed from "
+        "Postgres (safety net for a lost change event).",
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of HealthGuard's own processes."
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import compile_path
 
 from healthguard import __version__
 from healthguard.api import docs, health, wards
@@ -41,8 +42,29 @@ not_found_router = APIRouter(include_in_schema=False)
 @not_found_router.api_route(
     API_PREFIX + "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
 )
-def unknown_api_path(path: str) -> JSONResponse:
+def unknown_api_path(path: str, request: Request) -> JSONResponse:
+    allowed = _methods_for_path(request)
+    if allowed:
+        return JSONResponse(
+            error_body(
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}; "
+                f"use {', '.join(sorted(allowed))}.",
+            ),
+            status_code=405,
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
     return JSONResponse(
         error_body("not_found", f"No API route {API_PREFIX}/{path}; see {API_PREFIX}/docs."),
         status_code=404,
     )
+
+
+def _methods_for_path(request: Request) -> set[str]:
+    """Methods the documented routes accept on this path (empty: no such path)."""
+    allowed: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            allowed |= {method.upper() for method in operations}
+    return allowed

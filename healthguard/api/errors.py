@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,18 @@ def install_error_handlers(api: FastAPI) -> None:
             error_body(code.get(exc.status_code, "error"), str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @api.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            error_body(
+                "service_unavailable",
+                "The database is unreachable right now; nothing was changed. Try again shortly.",
+            ),
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @api.exception_handler(Exception)

@@ -147,8 +147,8 @@ class WardFeed(rx.SharedState):
         """Link this browser to the live feed of `ward_code` ('' = whole hospital)."""
         ward_code = ward_code.upper()
         feed = await self._link_to(ward_feed_token(ward_code or None))
-        if not feed.loaded_at or feed.scope != ward_code:
-            await feed.reload(ward_code or None)
+        # Always reload: a screen that opens never shows rows older than the database.
+        await feed.reload(ward_code or None)
 
     @rx.var
     def incident_count(self) -> int:
