@@ -8,24 +8,16 @@ loopback ports. Each test module gets a brand-new database (clean schema per mod
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
+from testsupport import create_database, drop_database, env_override, free_port
 
 from healthguard.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from healthguard.settings import normalise_database_url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -67,27 +59,6 @@ def redis_url(redis_server: EmbeddedRedis | None) -> str:
     return os.environ["REDIS_URL"] if redis_server is None else redis_server.url()
 
 
-def _admin_conninfo(server_url: str) -> str:
-    url = sa.engine.make_url(server_url)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_database(server_url: str, prefix: str = "test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(server_url: str, database_url: str) -> None:
-    from healthguard.db import dispose_engines
-
-    dispose_engines()
-    name = sa.engine.make_url(database_url).database
-    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def empty_database_url(postgres_server_url: str) -> Iterator[str]:
     url = create_database(postgres_server_url)
@@ -108,29 +79,10 @@ def database_url(empty_database_url: str) -> str:
 @pytest.fixture(scope="module")
 def app_env(database_url: str, redis_url: str) -> Iterator[dict[str, str]]:
     """Point HealthGuard's settings at this module's database and the test Redis."""
-    from healthguard.db import dispose_engines
-    from healthguard.settings import get_settings
-
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "HEALTHGUARD_MODE": "demo",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    dispose_engines()
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "HEALTHGUARD_MODE": "demo"}
     redis.Redis.from_url(redis_url).flushdb()
-    try:
+    with env_override(**env):
         yield env
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
-        dispose_engines()
 
 
 @pytest.fixture(scope="module")

@@ -297,10 +297,20 @@ class EmbeddedRedis:
     def is_ready(self) -> bool:
         import redis
 
+        # No retries: a probe answers at once; redis-py's default retries with backoff
+        # would make each failed probe take seconds (and every start wait that long).
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
         try:
-            return bool(redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5).ping())
+            return bool(client.ping())
         except redis.RedisError:
             return False
+        finally:
+            client.close()
 
     def start(self, timeout: float = 15.0) -> bool:
         self.folder.mkdir(parents=True, exist_ok=True)

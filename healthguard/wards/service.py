@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import Session, select
 
 from healthguard.incidents.service import initials
@@ -64,7 +65,7 @@ def latest_vitals(
             obs.c.observed_at,
         )
         .where(obs.c.patient_id.in_(patient_ids))
-        .distinct(obs.c.patient_id, obs.c.parameter)
+        .ext(distinct_on(obs.c.patient_id, obs.c.parameter))
         .order_by(obs.c.patient_id, obs.c.parameter, obs.c.observed_at.desc())
     )
     result: dict[uuid.UUID, dict[str, LatestValue]] = {}

@@ -19,24 +19,13 @@ import httpx
 import pytest
 from e2e_browser import CHROMIUM_ARGS, chromium_executable
 from playwright.sync_api import Browser, sync_playwright
+from testsupport import free_port
 
 from healthguard.runtime.embedded import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 HEALTHGUARD = str(Path(sys.executable).parent / "healthguard")
-
-DESKTOP = {"width": 1440, "height": 900}
-TABLET = {"width": 820, "height": 1180}
-PHONE = {"width": 390, "height": 844}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -70,7 +59,7 @@ def child_env(app_env: dict[str, str], seeded: dict[str, int], tmp_path_factory)
     env = dict(os.environ)
     env.update(app_env)
     env["HEALTHGUARD_DATA_DIR"] = str(tmp_path_factory.mktemp("hg-data"))
-    env["HEALTHGUARD_WEB_PORT"] = str(_free_port())
+    env["HEALTHGUARD_WEB_PORT"] = str(free_port())
     env["HEALTHGUARD_WEB_WORKERS"] = "2"
     return env
 
@@ -107,7 +96,7 @@ def rq_worker(child_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
         _stop(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)

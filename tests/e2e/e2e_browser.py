@@ -11,6 +11,11 @@ import shutil
 import sys
 from pathlib import Path
 
+# The three screens the product is built for.
+DESKTOP = {"width": 1440, "height": 900}
+TABLET = {"width": 820, "height": 1180}
+PHONE = {"width": 390, "height": 844}
+
 # Flags for a headless Chromium on a closed network, run as root in CI.
 CHROMIUM_ARGS = [
     "--no-sandbox",

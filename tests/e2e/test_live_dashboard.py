@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import DESKTOP, PHONE, TABLET
+from e2e_browser import DESKTOP, PHONE, TABLET
 from playwright.sync_api import Browser, Page, expect
 from rq import Queue
 
