@@ -74,8 +74,6 @@ def child_env(settings: Settings) -> dict[str, str]:
     env["DATABASE_URL"] = settings.effective_database_url()
     env["REDIS_URL"] = settings.effective_redis_url()
     env["HEALTHGUARD_MODE"] = settings.mode
-    if settings.secret_key:
-        env["HEALTHGUARD_SECRET_KEY"] = settings.secret_key
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )

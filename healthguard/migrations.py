@@ -58,8 +58,8 @@ def _run_command(url: str, fn: Any, revision: str) -> None:
 
 
 def upgrade_to_head(url: str) -> None:
-    """Apply every pending migration."""
-    _run_command(url, command.upgrade, "head")
+    """Apply every pending migration (on every branch, should two ever meet)."""
+    _run_command(url, command.upgrade, "heads")
 
 
 def downgrade_to_base(url: str) -> None:

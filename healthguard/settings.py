@@ -7,7 +7,9 @@ Variables are prefixed `HEALTHGUARD_`, except the two standard service URLs
 
 from __future__ import annotations
 
+import base64
 import secrets
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,9 +19,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Secrets that must be given explicitly outside demo mode: field name -> env variable.
-REQUIRED_SECRETS: dict[str, str] = {
-    "secret_key": "HEALTHGUARD_SECRET_KEY",
+
+def _random_token() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _random_keyring() -> str:
+    return "demo1=" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# Secrets that must be given explicitly outside demo mode:
+# field name -> (env variable, how demo mode generates one).
+REQUIRED_SECRETS: dict[str, tuple[str, Callable[[], str]]] = {
+    "secret_key": ("HEALTHGUARD_SECRET_KEY", _random_token),
+    "phi_keyring": ("HEALTHGUARD_PHI_KEYRING", _random_keyring),
+    "blind_index_key": ("HEALTHGUARD_BLIND_INDEX_KEY", _random_token),
 }
 
 
@@ -76,7 +90,46 @@ class Settings(BaseSettings):
     )
 
     secret_key: str | None = Field(
-        None, description="Signs sessions and tokens. Required outside demo mode."
+        None, description="Signs sessions and tokens (HS256). Required outside demo mode."
+    )
+    phi_keyring: str | None = Field(
+        None,
+        description="Patient-data encryption keys, 'id=base64(32 bytes)' separated by commas; "
+        "the first encrypts, all decrypt. Required outside demo mode.",
+    )
+    blind_index_key: str | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 blind index used to look up MRNs. Required "
+        "outside demo mode; never rotate it without re-indexing.",
+    )
+
+    access_token_ttl_seconds: int = Field(900, description="Lifetime of an API access token.")
+    refresh_token_ttl_seconds: int = Field(
+        43200, description="Lifetime of an API refresh token (rotated at every use)."
+    )
+    jwt_issuer: str = Field("healthguard-ops", description="The `iss` of issued tokens.")
+    jwt_audience: str = Field("healthguard-api", description="The `aud` of issued tokens.")
+    login_max_failures: int = Field(
+        5, description="Failed sign-ins within the window that lock an account."
+    )
+    login_failure_window_seconds: int = Field(
+        900, description="Window in which failed sign-ins are counted."
+    )
+    lockout_seconds: int = Field(900, description="How long a locked account stays locked.")
+    session_idle_seconds: int = Field(
+        900, description="A UI session ends after this long without activity."
+    )
+    session_idle_seconds_by_role: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-role idle limits overriding the default, JSON, e.g. {"admin": 600}.',
+    )
+    break_glass_seconds: int = Field(
+        3600, description="How long break-the-glass access to one patient lasts."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Other origins allowed to call the API from a browser, JSON list. "
+        "Empty: same origin only.",
     )
 
     realtime_channel: str = Field(
@@ -126,17 +179,28 @@ class Settings(BaseSettings):
 
     def require_secrets(self) -> None:
         """Fill demo secrets, or stop with a message naming the first missing secret."""
-        for field, env_name in REQUIRED_SECRETS.items():
+        for field, (env_name, generate) in REQUIRED_SECRETS.items():
             if getattr(self, field):
                 continue
             if self.is_demo:
-                setattr(self, field, _demo_secret(self.data_dir, field))
+                setattr(self, field, _demo_secret(self.data_dir, field, generate))
                 continue
             raise MissingSecretError(
                 f"{env_name} is not set. HealthGuard Ops has no production default for "
                 f"secrets: set {env_name} in the environment or in .env, or run in demo "
                 "mode with HEALTHGUARD_MODE=demo."
             )
+
+    def secret(self, field: str) -> str:
+        """A required secret's value, or MissingSecretError naming its variable."""
+        value = getattr(self, field)
+        if not value:
+            self.require_secrets()
+            value = getattr(self, field)
+        return str(value)
+
+    def idle_seconds_for(self, role: str) -> int:
+        return self.session_idle_seconds_by_role.get(role, self.session_idle_seconds)
 
 
 def normalise_database_url(url: str) -> str:
@@ -147,13 +211,13 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def _demo_secret(data_dir: Path, name: str) -> str:
+def _demo_secret(data_dir: Path, name: str, generate: Callable[[], str] = _random_token) -> str:
     """A random secret generated once per installation and kept under data_dir."""
     path = data_dir / "demo-secrets" / name
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
+    value = generate()
     path.write_text(value)
     path.chmod(0o600)
     return value
@@ -161,4 +225,7 @@ def _demo_secret(data_dir: Path, name: str) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    if settings.is_demo:
+        settings.require_secrets()  # demo secrets are files, the same in every process
+    return settings

@@ -8,6 +8,8 @@ loopback ports. Each test module gets a brand-new database (clean schema per mod
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +23,14 @@ from healthguard.settings import normalise_database_url
 
 
 @pytest.fixture(scope="session")
-def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("services")
+def service_dir() -> Iterator[Path]:
+    # Not under pytest's tmp_path: pytest prunes old run folders there, and a second pytest
+    # run started meanwhile would delete the data of this run's servers.
+    folder = Path(tempfile.mkdtemp(prefix="healthguard-test-services-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ ENV_NAMES = [
     "HEALTHGUARD_REDIS_URL",
     "HEALTHGUARD_MODE",
     "HEALTHGUARD_SECRET_KEY",
+    "HEALTHGUARD_PHI_KEYRING",
+    "HEALTHGUARD_BLIND_INDEX_KEY",
     "HEALTHGUARD_DATA_DIR",
     "HEALTHGUARD_EMBEDDED_POSTGRES_PORT",
     "HEALTHGUARD_EMBEDDED_REDIS_PORT",
@@ -64,17 +66,31 @@ def test_production_without_secret_key_names_the_variable(tmp_path: Path) -> Non
     assert not (tmp_path / "data").exists()  # nothing generated outside demo mode
 
 
-def test_production_with_secret_key_passes(tmp_path: Path) -> None:
-    settings = make(tmp_path, mode="production", secret_key="s3cret")
+ALL_SECRETS = {"secret_key": "s3cret", "phi_keyring": "k1=a2V5", "blind_index_key": "idx"}
+
+
+def test_production_with_every_secret_passes(tmp_path: Path) -> None:
+    settings = make(tmp_path, mode="production", **ALL_SECRETS)
     settings.require_secrets()
     assert settings.secret_key == "s3cret"
+
+
+def test_production_names_each_missing_secret(tmp_path: Path) -> None:
+    for missing, variable in [
+        ("phi_keyring", "HEALTHGUARD_PHI_KEYRING"),
+        ("blind_index_key", "HEALTHGUARD_BLIND_INDEX_KEY"),
+    ]:
+        given = {k: v for k, v in ALL_SECRETS.items() if k != missing}
+        settings = make(tmp_path, mode="production", **given)
+        with pytest.raises(MissingSecretError, match=variable):
+            settings.require_secrets()
 
 
 def test_secret_key_is_read_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HEALTHGUARD_SECRET_KEY", "from-env")
-    settings = make(tmp_path, mode="production")
+    settings = make(tmp_path, mode="production", phi_keyring="k1=a2V5", blind_index_key="i")
     settings.require_secrets()
     assert settings.secret_key == "from-env"
 
@@ -105,7 +121,9 @@ def test_demo_mode_keeps_an_explicit_secret(tmp_path: Path) -> None:
     settings = make(tmp_path, mode="demo", secret_key="given")
     settings.require_secrets()
     assert settings.secret_key == "given"
-    assert not (tmp_path / "data" / "demo-secrets").exists()
+    assert not (tmp_path / "data" / "demo-secrets" / "secret_key").exists()
+    # The secrets that were not given are generated, the keyring in its parseable form.
+    assert settings.phi_keyring and settings.phi_keyring.startswith("demo1=")
 
 
 def test_embedded_urls_use_the_configured_ports(tmp_path: Path) -> None:
