@@ -20,5 +20,7 @@ config = rx.Config(
     state_manager_mode=rx.constants.StateManagerMode.REDIS,
     redis_token_expiration=60 * 60 * 12,
     default_color_mode="light",
+    # Cross-origin API calls only from the configured origins (same-origin needs none).
+    cors_allowed_origins=_settings.cors_origins or [_settings.url],
     disable_plugins=[SitemapPlugin],
 )

@@ -6,6 +6,9 @@
     healthguard worker     an RQ worker          healthguard scheduler   the rq-scheduler
     healthguard migrate    apply migrations      healthguard seed        load the demo data
     healthguard doctor     check versions, connectivity and migrations, in plain words
+    healthguard user create|reset-password|lock|unlock   manage sign-in accounts
+    healthguard keys rotate                               re-encrypt patient data with the new key
+    healthguard audit verify|export                       check or export the audit log
 
 Expected failures print one clear paragraph and exit non-zero; never a traceback.
 """
@@ -18,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -31,6 +35,9 @@ from healthguard.runtime.embedded import (
 from healthguard.runtime.supervisor import Supervisor
 from healthguard.runtime.toolchain import reflex_env
 from healthguard.settings import PROJECT_ROOT, MissingSecretError, Settings, get_settings
+
+if TYPE_CHECKING:
+    from healthguard.security.accounts import Origin
 
 
 class CommandError(RuntimeError):
@@ -109,6 +116,13 @@ def cmd_seed(settings: Settings) -> int:
 
     with session_scope(settings.effective_database_url()) as session:
         created = seed_demo_data(session, datetime.now(UTC))
+        if settings.is_demo:
+            from healthguard.security.demo import set_demo_passwords
+            from healthguard.seed import DEMO_USERS
+
+            created["demo passwords"] = set_demo_passwords(
+                session, [u[0] for u in DEMO_USERS], now=datetime.now(UTC)
+            )
     added = {k: v for k, v in created.items() if v}
     say("  Demo data: " + (", ".join(f"{v} {k}" for k, v in added.items()) or "already loaded."))
     return 0
@@ -130,15 +144,39 @@ def cmd_services(settings: Settings) -> int:
 
 def web_argv(settings: Settings) -> list[str]:
     return [
-        sys.executable, "-m", "reflex", "run", "--env", "prod",
-        "--frontend-port", str(settings.web_port),
-        "--backend-port", str(settings.web_port),
-        "--backend-host", settings.web_host,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "reflex",
+        "run",
+        "--env",
+        "prod",
+        "--frontend-port",
+        str(settings.web_port),
+        "--backend-port",
+        str(settings.web_port),
+        "--backend-host",
+        settings.web_host,
+    ]
+
+
+def check_keys(settings: Settings) -> None:
+    """Refuse to start when the patient-data keys cannot decrypt the data (named key id)."""
+    from healthguard.security.crypto import DecryptionError, KeyringError
+    from healthguard.security.rotation import check_keys_at_startup
+
+    try:
+        check_keys_at_startup(settings)
+    except (KeyringError, DecryptionError) as exc:
+        raise CommandError(
+            f"The patient-data keys do not work: {exc} HealthGuard Ops will not start "
+            "rather than show or write unreadable patient data. Restore the missing key in "
+            "HEALTHGUARD_PHI_KEYRING (old keys stay listed after the current one)."
+        ) from None
 
 
 def cmd_web(settings: Settings) -> int:
     check_web_port(settings)
+    check_keys(settings)
     os.chdir(PROJECT_ROOT)
     os.execvpe(sys.executable, web_argv(settings), child_env(settings))
     return 0  # not reached
@@ -147,6 +185,7 @@ def cmd_web(settings: Settings) -> int:
 def cmd_worker(settings: Settings, burst: bool = False) -> int:
     from workers.run import run_worker
 
+    check_keys(settings)
     run_worker(burst=burst)
     return 0
 
@@ -179,6 +218,7 @@ def cmd_up(settings: Settings) -> int:
         cmd_migrate(settings)
         if settings.is_demo:
             cmd_seed(settings)
+        check_keys(settings)
         env = child_env(settings)
         hg = [sys.executable, "-m", "healthguard.cli"]
         for i in range(settings.rq_workers):
@@ -226,9 +266,10 @@ def print_banner(settings: Settings, seconds: float) -> None:
         f"  API reference: {settings.url}/api/v1/docs",
     ]
     if settings.is_demo:
+        from healthguard.security.demo import DEMO_PASSWORD
         from healthguard.seed import DEMO_USERS
 
-        lines.append("  Demo logins (passwords arrive with sign-in; demo mode only):")
+        lines.append(f"  Demo sign-ins (demo mode only), password {DEMO_PASSWORD!r}:")
         lines += [f"    {u[0]:<14} {u[1]}" for u in DEMO_USERS]
     lines += ["  Press Ctrl-C to stop everything.", "=" * 64, ""]
     say("\n".join(lines))
@@ -285,6 +326,105 @@ def cmd_doctor(settings: Settings) -> int:
     return 0 if not problems else 1
 
 
+def _origin() -> Origin:
+    from healthguard.security.accounts import Origin
+
+    return Origin(ip=None, user_agent="healthguard-cli")
+
+
+def read_new_password(args: argparse.Namespace) -> str:
+    """From --password-stdin, or asked twice on the terminal (never from the command line,
+    where it would land in the shell history and the process list)."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise CommandError("The two passwords differ; nothing was changed.")
+    return first
+
+
+def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
+    from healthguard.db import session_scope
+    from healthguard.security.accounts import (
+        AccountError,
+        create_user,
+        reset_password,
+        set_locked,
+    )
+    from healthguard.security.audit_cli import cli_actor
+
+    now, actor = datetime.now(UTC), cli_actor()
+    try:
+        with session_scope(settings.effective_database_url()) as session:
+            if args.action == "create":
+                staff_id = _staff_id(session, args.staff) if args.staff else None
+                user = create_user(
+                    session,
+                    username=args.username,
+                    role=args.role,
+                    password=read_new_password(args),
+                    actor=actor,
+                    now=now,
+                    origin=_origin(),
+                    staff_id=staff_id,
+                )
+                say(f"Created {user.username} ({user.role}).")
+            elif args.action == "reset-password":
+                reset_password(
+                    session,
+                    username=args.username,
+                    password=read_new_password(args),
+                    actor=actor,
+                    now=now,
+                    origin=_origin(),
+                )
+                say(f"Password of {args.username} changed; its sessions were ended.")
+            else:
+                locked = args.action == "lock"
+                set_locked(
+                    session,
+                    username=args.username,
+                    locked=locked,
+                    actor=actor,
+                    now=now,
+                    origin=_origin(),
+                )
+                done = "locked: every session and token stopped" if locked else "unlocked"
+                say(f"{args.username} {done}.")
+    except AccountError as exc:
+        raise CommandError(f"{exc.field}: {exc.message}") from None
+    return 0
+
+
+def _staff_id(session, name: str):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from healthguard.models import Staff
+
+    staff = session.exec(select(Staff).where(Staff.display_name == name)).first()
+    if staff is None:
+        raise CommandError(f"No staff member named {name!r}.")
+    return staff.id
+
+
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from healthguard.security.rotation import cmd_keys_rotate
+
+    return cmd_keys_rotate(settings, batch_size=args.batch_size)
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from healthguard.security.audit_cli import cmd_audit_export, cmd_audit_verify
+
+    if args.action == "verify":
+        return cmd_audit_verify(settings)
+    return cmd_audit_export(
+        settings, args.format, args.output, actor_filter=args.actor, action=args.filter_action
+    )
+
+
 # --- entry point --------------------------------------------------------------------------
 
 
@@ -303,6 +443,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="load the demo data (idempotent)")
     sub.add_parser("doctor", help="check versions, connectivity and migrations")
+
+    user = sub.add_parser("user", help="manage sign-in accounts (administrators)")
+    user_sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = user_sub.add_parser("create", help="create an account")
+    create.add_argument("username")
+    create.add_argument(
+        "--role",
+        required=True,
+        help="nurse, charge_nurse, physician, rapid_response, admin or auditor",
+    )
+    create.add_argument("--staff", help="the staff member's display name, to link the account")
+    for name, text in (
+        ("reset-password", "set a new password (ends the account's sessions)"),
+        ("lock", "disable an account: every session and token stops"),
+        ("unlock", "enable an account again and clear a lockout"),
+    ):
+        user_sub.add_parser(name, help=text).add_argument("username")
+    for action_parser in (create, user_sub.choices["reset-password"]):
+        action_parser.add_argument(
+            "--password-stdin", action="store_true", help="read the password from standard input"
+        )
+
+    keys = sub.add_parser("keys", help="patient-data encryption keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rotate = keys_sub.add_parser("rotate", help="re-encrypt everything under the current key")
+    rotate.add_argument("--batch-size", type=int, default=500)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    audit_sub.add_parser("verify", help="check the hash chain; names the first bad row")
+    export = audit_sub.add_parser("export", help="export the audit log (itself audited)")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--output", help="file to write (default: standard output)")
+    export.add_argument("--actor", help="only rows of this actor")
+    export.add_argument("--action", dest="filter_action", help='only this action, or "login.*"')
     return parser
 
 
@@ -318,6 +493,13 @@ COMMANDS: dict[str, Callable[..., int]] = {
 }
 
 
+WITH_ARGS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "user": cmd_user,
+    "keys": cmd_keys,
+    "audit": cmd_audit,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -326,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.require_secrets()
         if args.command == "worker":
             return cmd_worker(settings, burst=args.burst)
+        if args.command in WITH_ARGS:
+            return WITH_ARGS[args.command](settings, args)
         return COMMANDS[args.command](settings)
     except (CommandError, ServiceError, MissingSecretError) as exc:
         print(f"healthguard {args.command}: {exc}", file=sys.stderr)

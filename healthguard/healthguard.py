@@ -13,9 +13,14 @@ from healthguard.api import build_api
 from healthguard.realtime import ChangeEvent, ChangeListener, feed_tokens_for
 from healthguard.realtime.events import ALL_WARDS_FEED, ward_feed_token
 from healthguard.realtime.metrics import FEED_RELOAD_SECONDS, FEED_RELOADS, REALTIME_EVENTS
+from healthguard.security.headers import security_headers
 from healthguard.settings import get_settings
 from healthguard.ui import routes, styles
+from healthguard.ui.pages.audit import audit
 from healthguard.ui.pages.dashboard import dashboard
+from healthguard.ui.pages.login import login
+from healthguard.ui.states.audit import AuditState
+from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import WardFeed, ward_code_of_token
 
@@ -75,6 +80,16 @@ async def realtime_listener() -> None:
         raise
 
 
+def allowed_socket_origin(origin: str | None, environ: dict) -> bool:
+    """Websocket origin check: the page's own origin, or one of HEALTHGUARD_CORS_ORIGINS."""
+    if not origin:
+        return True  # not a browser
+    host = environ.get("HTTP_HOST", "")
+    forwarded = environ.get("HTTP_X_FORWARDED_HOST", "")
+    own = {f"{scheme}://{h}" for scheme in ("http", "https") for h in (host, forwarded) if h}
+    return origin in own or origin in get_settings().cors_origins
+
+
 async def periodic_resync() -> None:
     """Safety net: every few seconds one web worker (whichever claims the period) reloads
     every feed, so a lost change event delays a screen by at most that long."""
@@ -95,7 +110,8 @@ async def periodic_resync() -> None:
 
 
 app = rx.App(
-    api_transformer=build_api(),
+    # The REST API wraps the Reflex app; the security headers wrap both.
+    api_transformer=[build_api(), security_headers],
     style=styles.GLOBAL_STYLE,
     head_components=[
         rx.el.meta(name="theme-color", content=styles.HEADER_BG),
@@ -107,5 +123,14 @@ app.add_page(
     title="Dashboard · HealthGuard Ops",
     on_load=DashboardState.on_load,
 )
+app.add_page(
+    login, route=routes.LOGIN, title="Sign in · HealthGuard Ops", on_load=AuthState.on_login_page
+)
+app.add_page(
+    audit, route=routes.AUDIT, title="Audit log · HealthGuard Ops", on_load=AuditState.on_load
+)
+if app.sio is not None:
+    # Websockets: same origin (whatever host name a tablet used) plus the configured ones.
+    app.sio.eio.cors_allowed_origins = allowed_socket_origin
 app.register_lifespan_task(realtime_listener)
 app.register_lifespan_task(periodic_resync)

@@ -2,7 +2,8 @@
 default escalation policies. No incidents: those come from the simulators and triage.
 
 ``seed_demo_data`` is idempotent: every row is looked up by its natural key (ward code, room
-name, bed label, MRN, staff display name, (staff, skill), (staff, shift start), username,
+name, bed label, MRN (through its blind index: patient identities are encrypted), staff
+display name, (staff, skill), (staff, shift start), username,
 policy name, (policy, position)) and only created when missing, so running it twice on the
 same day changes nothing. Run on a later day, it adds that day's shifts so someone is always
 on duty. Vitals are only added for patients with no demo vitals yet.
@@ -24,7 +25,6 @@ from healthguard.models import (
     EscalationPolicy,
     EscalationStep,
     Observation,
-    Patient,
     Room,
     Shift,
     Staff,
@@ -36,6 +36,14 @@ from healthguard.models import (
     VitalParameter,
     Ward,
 )
+from healthguard.patients.phi import (
+    PatientIdentity,
+    find_by_mrn,
+    index_key_from_settings,
+    keyring_from_settings,
+    new_patient,
+)
+from healthguard.security.crypto import Keyring
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -452,11 +460,22 @@ def _vital_rows(p: DemoPatient, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def seed_demo_data(session: Session, now: datetime) -> dict[str, int]:
+def seed_demo_data(
+    session: Session,
+    now: datetime,
+    *,
+    keyring: Keyring | None = None,
+    index_key: str | None = None,
+) -> dict[str, int]:
     """Create the demo hospital (idempotent) and return how many rows of each kind were
-    created by this call (all zeros when everything already existed). The caller commits."""
+    created by this call (all zeros when everything already existed). The caller commits.
+
+    Patient identities are encrypted with ``keyring`` and found again by MRN through the
+    blind index keyed by ``index_key`` (both default to the settings' keys)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware (UTC)")
+    keyring = keyring or keyring_from_settings()
+    index_key = index_key or index_key_from_settings()
     counts: Counter[str] = Counter()
 
     # Wards, rooms and beds.
@@ -474,19 +493,20 @@ def seed_demo_data(session: Session, now: datetime) -> dict[str, int]:
 
     # Patients, admissions and their last two hours of vitals.
     for p in PATIENTS:
-        patient = _get_or_create(
-            session,
-            counts,
-            Patient,
-            {"mrn": p.mrn},
-            family_name=p.family_name,
-            given_name=p.given_name,
-            date_of_birth=p.date_of_birth,
-            sex=p.sex,
-            allergies=p.allergies,
-            notes=p.notes,
-            spo2_scale=p.spo2_scale,
-        )
+        patient = find_by_mrn(session, p.mrn, index_key)
+        if patient is None:
+            identity = PatientIdentity(
+                mrn=p.mrn,
+                family_name=p.family_name,
+                given_name=p.given_name,
+                date_of_birth=p.date_of_birth,
+                allergies=p.allergies,
+                notes=p.notes,
+            )
+            patient = new_patient(identity, keyring, index_key, sex=p.sex, spo2_scale=p.spo2_scale)
+            session.add(patient)
+            session.flush()
+            counts["patients"] += 1
         bed = beds[p.ward, p.bed]
         current = select(Admission).where(col(Admission.discharged_at).is_(None))
         patient_admitted = session.exec(current.where(Admission.patient_id == patient.id)).first()

@@ -95,11 +95,14 @@ def app_env(database_url: str, redis_url: str) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def seeded(app_env: dict[str, str]) -> dict[str, int]:
-    """The demo data, loaded once into this module's database."""
+    """The demo data, loaded once into this module's database, with the demo passwords."""
     from datetime import UTC, datetime
 
     from healthguard.db import session_scope
-    from healthguard.seed import seed_demo_data
+    from healthguard.security.demo import set_demo_passwords
+    from healthguard.seed import DEMO_USERS, seed_demo_data
 
     with session_scope() as session:
-        return seed_demo_data(session, datetime.now(UTC))
+        created = seed_demo_data(session, datetime.now(UTC))
+        set_demo_passwords(session, [u[0] for u in DEMO_USERS], now=datetime.now(UTC))
+        return created

@@ -7,7 +7,16 @@ from fastapi.responses import JSONResponse
 from starlette.routing import compile_path
 
 from healthguard import __version__
-from healthguard.api import docs, health, wards
+from healthguard.api import (
+    audit,
+    auth,
+    docs,
+    health,
+    incidents,
+    integration_keys,
+    patients,
+    wards,
+)
 from healthguard.api.errors import error_body, install_error_handlers
 
 API_PREFIX = "/api/v1"
@@ -19,7 +28,10 @@ def build_api() -> FastAPI:
         version=__version__,
         description=(
             "Vital signs in, incidents out. Every answer that is not a success carries "
-            '`{"error": {"code", "message"}}`. Notifications sent by HealthGuard are '
+            '`{"error": {"code", "message"}}`. Authenticate with `Authorization: Bearer '
+            "<access token>` (from POST /api/v1/auth/token) or an integration key "
+            "(`Authorization: Bearer <key>` or `X-API-Key`); each operation's "
+            "`x-permission` names what it needs. Notifications sent by HealthGuard are "
             "secondary alarms: the bedside monitor stays the primary alarm."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
@@ -28,7 +40,13 @@ def build_api() -> FastAPI:
     )
     install_error_handlers(api)
     api.include_router(health.router)
+    api.include_router(auth.router, prefix=API_PREFIX)
+    api.include_router(auth.me_router, prefix=API_PREFIX)
     api.include_router(wards.router, prefix=API_PREFIX)
+    api.include_router(incidents.router, prefix=API_PREFIX)
+    api.include_router(patients.router, prefix=API_PREFIX)
+    api.include_router(integration_keys.router, prefix=API_PREFIX)
+    api.include_router(audit.router, prefix=API_PREFIX)
     api.include_router(docs.router, prefix=API_PREFIX)
     api.include_router(not_found_router)
     return api

@@ -37,7 +37,14 @@ def install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 401: "unauthorized", 403: "forbidden", 405: "method_not_allowed"}
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            409: "conflict",
+            422: "invalid_request",
+        }
         return JSONResponse(
             error_body(code.get(exc.status_code, "error"), str(exc.detail)),
             status_code=exc.status_code,

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from healthguard.api.security import public
 from healthguard.runtime.checks import readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", summary="The process is alive", **public())
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -20,6 +21,7 @@ def healthz() -> dict[str, str]:
     "/readyz",
     summary="Database and Redis reachable, migrations at head",
     responses={503: {"description": "A dependency is not ready; the failing part is named"}},
+    **public(),
 )
 def readyz() -> JSONResponse:
     checks = readiness()

@@ -7,6 +7,7 @@ same rows and timeline entries. Callers commit; change events are published afte
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, select
 from healthguard.incidents.priority import PRIORITIES, validate_priority
 from healthguard.models import Bed, Incident, IncidentEvent, Patient, Ward
 from healthguard.models.incidents import IncidentStatus
+from healthguard.patients.phi import display_names
 
 
 class IncidentInputError(ValueError):
@@ -129,11 +131,25 @@ def current_patient_in_bed(session: Session, bed_id: uuid.UUID) -> uuid.UUID | N
 
 
 def list_open_incidents(
-    session: Session, *, ward_id: uuid.UUID | None = None, limit: int = 200
+    session: Session,
+    *,
+    ward_id: uuid.UUID | None = None,
+    visible_wards: Collection[str] | None = None,
+    or_assigned_to: str | None = None,
+    limit: int = 200,
 ) -> list[OpenIncidentRow]:
-    """Open incidents, P0 first, then the oldest first (the dashboard queue)."""
+    """Open incidents, P0 first, then the oldest first (the dashboard queue).
+
+    `ward_id`: one ward only. `visible_wards` (ward ids) limits the list to a person's ward
+    scope, widened by the incidents assigned to staff member `or_assigned_to`."""
     priority_rank = sa.case({p: i for i, p in enumerate(PRIORITIES)}, value=Incident.priority)
-    columns: list[Any] = [Incident, Ward.code, Bed.label, Patient.given_name, Patient.family_name]
+    columns: list[Any] = [
+        Incident,
+        Ward.code,
+        Bed.label,
+        Patient.given_name_enc,
+        Patient.family_name_enc,
+    ]
     stmt = (
         sa.select(*columns)
         .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
@@ -145,8 +161,15 @@ def list_open_incidents(
     )
     if ward_id is not None:
         stmt = stmt.where(col(Incident.ward_id) == ward_id)
+    if visible_wards is not None:
+        wards = [uuid.UUID(w) for w in visible_wards]
+        visible = col(Incident.ward_id).in_(wards)
+        if or_assigned_to:
+            visible = sa.or_(visible, col(Incident.assignee_staff_id) == uuid.UUID(or_assigned_to))
+        stmt = stmt.where(visible)
     rows = []
-    for incident, ward_code, bed_label, given, family in session.execute(stmt).all():
+    for incident, ward_code, bed_label, given_enc, family_enc in session.execute(stmt).all():
+        given, family = display_names(incident.patient_id, given_enc, family_enc)
         rows.append(
             OpenIncidentRow(
                 id=str(incident.id),

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 from healthguard.models.alerts import Alert, AlertKind
 from healthguard.models.audit import AuditLog
+from healthguard.models.auth import ApiKey, BreakGlassGrant, RefreshToken, UiSession
 from healthguard.models.base import NAMING_CONVENTION, PRIORITIES, utcnow
 from healthguard.models.escalation import EscalationPolicy, EscalationStep, TargetKind
 from healthguard.models.hospital import Bed, Room, Ward
@@ -34,9 +35,11 @@ __all__ = [
     "Admission",
     "Alert",
     "AlertKind",
+    "ApiKey",
     "AuditLog",
     "Availability",
     "Bed",
+    "BreakGlassGrant",
     "Channel",
     "EscalationPolicy",
     "EscalationStep",
@@ -47,6 +50,7 @@ __all__ = [
     "NotificationStatus",
     "Observation",
     "Patient",
+    "RefreshToken",
     "Room",
     "Shift",
     "Skill",
@@ -55,6 +59,7 @@ __all__ = [
     "StaffSkill",
     "StaffWardCover",
     "TargetKind",
+    "UiSession",
     "User",
     "UserRole",
     "VitalParameter",

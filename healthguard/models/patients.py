@@ -1,7 +1,7 @@
 """Patients and their admissions to beds."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -20,7 +20,12 @@ SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")
 
 class Patient(SQLModel, table=True):
     """A patient. ``spo2_scale`` is the NEWS2 SpO2 scale: 1 for everyone, 2 only for
-    confirmed hypercapnic respiratory failure with a prescribed 88-92 % target."""
+    confirmed hypercapnic respiratory failure with a prescribed 88-92 % target.
+
+    Identifiers (MRN, names, date of birth) and free-text clinical fields (allergies, notes)
+    are stored only encrypted (AES-256-GCM tokens, see healthguard.security.crypto); read and
+    write them with healthguard.patients.phi. The MRN is found through ``mrn_index``, a keyed
+    blind index (HMAC-SHA256 of the normalised MRN). ``sex`` and ``spo2_scale`` are plain."""
 
     __tablename__ = "patients"
     __table_args__ = (
@@ -29,13 +34,18 @@ class Patient(SQLModel, table=True):
     )
 
     id: uuid.UUID = uuid_pk()
-    mrn: str = Field(max_length=64, unique=True, description="Medical record number.")
-    family_name: str = Field(max_length=100)
-    given_name: str = Field(max_length=100)
-    date_of_birth: date
+    mrn_index: str = Field(
+        max_length=64, unique=True, description="HMAC-SHA256 blind index of the MRN (hex)."
+    )
+    mrn_enc: str = Field(sa_type=sa.Text, nullable=False, description="Encrypted MRN.")
+    family_name_enc: str = Field(sa_type=sa.Text, nullable=False)
+    given_name_enc: str = Field(sa_type=sa.Text, nullable=False)
+    date_of_birth_enc: str = Field(
+        sa_type=sa.Text, nullable=False, description="Encrypted ISO date (YYYY-MM-DD)."
+    )
     sex: str = Field(default="unknown", max_length=16)
-    allergies: str = Field(default="", sa_type=sa.Text, nullable=False)
-    notes: str = Field(default="", sa_type=sa.Text, nullable=False)
+    allergies_enc: str = Field(sa_type=sa.Text, nullable=False)
+    notes_enc: str = Field(sa_type=sa.Text, nullable=False)
     spo2_scale: int = Field(default=1)
     created_at: datetime = created_at_field()
 

@@ -1,4 +1,4 @@
-"""Login accounts. Passwords arrive with the security work; ``password_hash`` stays null."""
+"""Login accounts: Argon2id password hash, failed-sign-in counter and lockout."""
 
 import uuid
 from datetime import datetime
@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from healthguard.models.base import created_at_field, fk, in_check, uuid_pk
+from healthguard.models.base import created_at_field, fk, in_check, optional_ts_field, uuid_pk
 
 
 class UserRole(StrEnum):
@@ -30,6 +30,13 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=64, unique=True)
     role: str = Field(max_length=32, description="A UserRole value.")
     staff_id: uuid.UUID | None = fk("staff.id", "SET NULL", nullable=True, index=True)
-    password_hash: str | None = Field(default=None, max_length=255)
-    is_active: bool = Field(default=True)
+    password_hash: str | None = Field(
+        default=None, max_length=255, description="Argon2id; null: cannot sign in."
+    )
+    is_active: bool = Field(default=True, description="False: disabled, every token refused.")
+    failed_logins: int = Field(default=0, description="Failed sign-ins in the current window.")
+    first_failed_login_at: datetime | None = optional_ts_field()
+    locked_until: datetime | None = optional_ts_field()
+    last_login_at: datetime | None = optional_ts_field()
+    password_changed_at: datetime | None = optional_ts_field()
     created_at: datetime = created_at_field()

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from healthguard.incidents.service import initials
 from healthguard.models import Admission, Bed, Observation, Patient, Ward
+from healthguard.patients.phi import display_names
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,13 @@ def ward_board(session: Session, ward_code: str | None = None) -> list[BedRow]:
             ward_code=code,
             bed_label=bed.label,
             patient_id=str(patient.id) if patient else None,
-            patient_initials=initials(patient.given_name, patient.family_name) if patient else "",
+            patient_initials=(
+                initials(
+                    *display_names(patient.id, patient.given_name_enc, patient.family_name_enc)
+                )
+                if patient
+                else ""
+            ),
             spo2_scale=patient.spo2_scale if patient else None,
             latest=vitals.get(patient.id, {}) if patient else {},
         )

@@ -25,6 +25,7 @@ from healthguard.models import (
     Ward,
 )
 from healthguard.models.incidents import IncidentStatus
+from healthguard.patients.phi import keyring_from_settings, read_identity
 from healthguard.wards.service import ward_board
 
 pytestmark = pytest.mark.integration
@@ -197,8 +198,9 @@ def test_open_incident_row_shows_initials_only(session: Session) -> None:
     )
     row = next(r for r in list_open_incidents(session) if r.id == str(incident.id))
     assert row.bed_label == bed.label
-    assert row.patient_initials == f"{patient.given_name[0]}.{patient.family_name[0]}."
-    assert patient.family_name not in row.patient_initials
+    who = read_identity(patient, keyring_from_settings())
+    assert row.patient_initials == f"{who.given_name[0]}.{who.family_name[0]}."
+    assert who.family_name not in row.patient_initials
 
 
 def test_ward_board_lists_every_bed(session: Session) -> None:

@@ -108,9 +108,10 @@ def test_schema_enforces_key_constraints(empty_database_url: str) -> None:
             for pid, mrn in ((patient, "T1"), (other, "T2")):
                 conn.execute(
                     sa.text(
-                        "INSERT INTO patients (id, mrn, family_name, given_name, date_of_birth,"
-                        " sex, allergies, notes, spo2_scale, created_at)"
-                        " VALUES (:p, :mrn, 'Doe', 'Jo', '1970-01-01', 'unknown', '', '', 1, :n)"
+                        "INSERT INTO patients (id, mrn_index, mrn_enc, family_name_enc,"
+                        " given_name_enc, date_of_birth_enc, sex, allergies_enc, notes_enc,"
+                        " spo2_scale, created_at)"
+                        " VALUES (:p, :mrn, 'x', 'x', 'x', 'x', 'unknown', 'x', 'x', 1, :n)"
                     ),
                     {"p": pid, "mrn": mrn, "n": now},
                 )

@@ -26,7 +26,8 @@ from healthguard.models import (
     Ward,
     metadata,
 )
-from healthguard.seed import DEMO_USERS, seed_demo_data
+from healthguard.patients.phi import keyring_from_settings, read_identity
+from healthguard.seed import DEMO_USERS, PATIENTS, seed_demo_data
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,8 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture(scope="module")
-def seeded(engine: sa.Engine) -> tuple[datetime, dict[str, int]]:
+def seeded(engine: sa.Engine, app_env: dict[str, str]) -> tuple[datetime, dict[str, int]]:
+    # app_env: demo mode, so the settings hold the PHI keyring and the blind index key.
     now = datetime.now(UTC)
     with Session(engine) as session:
         created = seed_demo_data(session, now)
@@ -97,9 +99,12 @@ def test_patients_are_admitted_with_profiles(
 ) -> None:
     with Session(engine) as session:
         patients = session.exec(select(Patient)).all()
+        keyring = keyring_from_settings()
         for p in patients:
-            assert p.family_name and p.given_name and p.notes and p.allergies, p.mrn
-            assert p.date_of_birth.year < 2010, p.mrn
+            who = read_identity(p, keyring)
+            assert who.family_name and who.given_name and who.notes and who.allergies, p.id
+            assert who.date_of_birth.year < 2010, p.id
+        assert {read_identity(p, keyring).mrn for p in patients} == {p.mrn for p in PATIENTS}
         current = session.exec(
             select(Admission).where(col(Admission.discharged_at).is_(None))
         ).all()
@@ -114,7 +119,8 @@ def test_exactly_one_patient_on_spo2_scale_2(
         scale2 = session.exec(select(Patient).where(Patient.spo2_scale == 2)).all()
         assert len(scale2) == 1
         patient = scale2[0]
-        assert "hypercapnic" in patient.notes and "88-92" in patient.notes
+        notes = read_identity(patient, keyring_from_settings()).notes
+        assert "hypercapnic" in notes and "88-92" in notes
         spo2 = session.exec(
             select(Observation.value).where(
                 Observation.patient_id == patient.id, Observation.parameter == "spo2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from healthguard.ui import styles
+from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import IncidentCardData
 
 
@@ -63,6 +64,25 @@ def incident_card(card: IncidentCardData) -> rx.Component:
                 "font_size": "0.9rem",
                 "color": _by_colour(card, "text"),
             },
+        ),
+        rx.cond(
+            DashboardState.can_acknowledge & (card.status == "Not acknowledged"),
+            rx.el.button(
+                "Acknowledge",
+                on_click=DashboardState.acknowledge(card.id),
+                data_testid="acknowledge",
+                aria_label="Acknowledge incident",
+                style={
+                    "margin_top": "0.5rem",
+                    "min_height": "44px",
+                    "padding": "0 1rem",
+                    "background": "#111827",
+                    "color": "#ffffff",
+                    "border": "none",
+                    "border_radius": "6px",
+                    "cursor": "pointer",
+                },
+            ),
         ),
         data_testid="incident-card",
         data_incident_id=card.id,

@@ -85,6 +85,20 @@ def dashboard() -> rx.Component:
                     },
                 ),
             ),
+            rx.cond(
+                DashboardState.message != "",
+                rx.el.p(
+                    DashboardState.message,
+                    role="status",
+                    data_testid="dashboard-message",
+                    style={
+                        "background": "#ecfdf5",
+                        "color": "#065f46",
+                        "padding": "0.5rem",
+                        "border_radius": "6px",
+                    },
+                ),
+            ),
             rx.el.p(
                 DashboardState.selected_ward_name,
                 " — ",

@@ -19,6 +19,9 @@ from healthguard.incidents.priority import PRIORITY_STYLES
 from healthguard.incidents.service import OpenIncidentRow, list_open_incidents
 from healthguard.models import Ward
 from healthguard.realtime.events import ALL_WARDS_FEED, ward_feed_token
+from healthguard.security.permissions import Permission, Principal, allows
+from healthguard.security.scope import ward_scope
+from healthguard.ui.states.auth import AuthState
 from healthguard.wards.service import BedRow, ward_board
 
 VITAL_LABELS: tuple[tuple[str, str, str], ...] = (
@@ -120,6 +123,20 @@ def ward_code_of_token(token: str) -> str | None:
     return token.removeprefix("ward-").upper()
 
 
+def may_watch(principal: Principal, ward_code: str) -> bool:
+    """May this person watch this ward's feed ('' = the whole hospital)?"""
+    from sqlmodel import select
+
+    if not allows(principal, Permission.DASHBOARD_VIEW):
+        return False
+    with session_scope() as session:
+        scope = ward_scope(session, principal, now=datetime.now(UTC))
+        if not ward_code:
+            return scope.all_wards
+        ward = session.exec(select(Ward).where(Ward.code == ward_code)).first()
+        return ward is not None and scope.covers(ward.id)
+
+
 class WardFeed(rx.SharedState):
     """Open incidents and beds of one ward (or all), shared by every browser showing it."""
 
@@ -143,9 +160,16 @@ class WardFeed(rx.SharedState):
         self.loaded_at = datetime.now(UTC).isoformat()
 
     @rx.event
-    async def follow(self, ward_code: str = "") -> None:
-        """Link this browser to the live feed of `ward_code` ('' = whole hospital)."""
+    async def follow(self, ward_code: str = ""):
+        """Link this browser to the live feed of `ward_code` ('' = whole hospital), after
+        checking on the server that the signed-in person may watch it."""
         ward_code = ward_code.upper()
+        auth = await self.get_state(AuthState)
+        principal = await auth.current_principal()
+        if principal is None:
+            return rx.redirect("/login")
+        if not await asyncio.to_thread(may_watch, principal, ward_code):
+            return None
         feed = await self._link_to(ward_feed_token(ward_code or None))
         # Always reload: a screen that opens never shows rows older than the database.
         await feed.reload(ward_code or None)

@@ -1,0 +1,196 @@
+"""Patient detail and vitals history (PHI: every read is audited) and break-the-glass.
+
+A patient outside the caller's ward scope answers 404, exactly like one that does not
+exist, unless the caller has broken the glass for that patient (which is flagged)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from healthguard.api.security import current_principal, request_origin, secured
+from healthguard.db import session_scope
+from healthguard.models import Observation, Patient
+from healthguard.patients.phi import keyring_from_settings, read_identity
+from healthguard.security.audit import record_audit
+from healthguard.security.permissions import Permission, Principal
+from healthguard.security.scope import BreakGlassError, grant_break_glass, patient_access
+from healthguard.settings import get_settings
+
+router = APIRouter(prefix="/patients", tags=["patients"])
+
+NOT_FOUND = "No such patient, or not one you may see. To open a patient outside your wards, "
+NOT_FOUND += "break the glass with a reason (POST /api/v1/patients/{id}/break-glass)."
+
+
+class PatientOut(BaseModel):
+    id: str
+    mrn: str
+    family_name: str
+    given_name: str
+    date_of_birth: date
+    sex: str
+    allergies: str
+    notes: str
+    spo2_scale: int
+    access: str = Field(description='"scope" or "break_glass" (flagged for the auditor)')
+
+
+class VitalOut(BaseModel):
+    parameter: str
+    value: float | None
+    value_text: str | None
+    unit: str
+    source: str
+    observed_at: datetime
+
+
+class BreakGlassRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class BreakGlassOut(BaseModel):
+    patient_id: str
+    expires_at: datetime
+
+
+def _audit_read(
+    session, principal: Principal, request: Request, action: str, pid: uuid.UUID, via: str
+) -> None:  # type: ignore[no-untyped-def]
+    origin = request_origin(request)
+    now = datetime.now(UTC)
+    record_audit(
+        session,
+        actor=principal.audit_name,
+        action=action,
+        record_type="patient",
+        record_id=str(pid),
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"access": via},
+        now=now,
+    )
+    if via == "break_glass":
+        record_audit(
+            session,
+            actor=principal.audit_name,
+            action="break_glass.used",
+            record_type="patient",
+            record_id=str(pid),
+            outcome="flagged",
+            ip=origin.ip,
+            user_agent=origin.user_agent,
+            details={"read": action},
+            now=now,
+        )
+
+
+@router.get(
+    "/{patient_id}",
+    response_model=PatientOut,
+    summary="A patient's identity and notes (PHI; audited)",
+    responses={404: {"description": "No such patient, or outside your scope"}},
+    **secured(Permission.PATIENTS_READ),
+)
+def get_patient(
+    patient_id: uuid.UUID, request: Request, principal: Principal = Depends(current_principal)
+) -> PatientOut:
+    with session_scope() as session:
+        via = patient_access(session, principal, patient_id, now=datetime.now(UTC))
+        patient = session.get(Patient, patient_id) if via else None
+        if patient is None or via is None:
+            raise HTTPException(404, NOT_FOUND)
+        identity = read_identity(patient, keyring_from_settings(get_settings()))
+        _audit_read(session, principal, request, "patient.read", patient_id, via)
+        return PatientOut(
+            id=str(patient.id),
+            mrn=identity.mrn,
+            family_name=identity.family_name,
+            given_name=identity.given_name,
+            date_of_birth=identity.date_of_birth,
+            sex=patient.sex,
+            allergies=identity.allergies,
+            notes=identity.notes,
+            spo2_scale=patient.spo2_scale,
+            access=via,
+        )
+
+
+@router.get(
+    "/{patient_id}/vitals",
+    response_model=list[VitalOut],
+    summary="A patient's vital signs, newest first (PHI; audited)",
+    responses={404: {"description": "No such patient, or outside your scope"}},
+    **secured(Permission.PATIENTS_READ),
+)
+def get_vitals(
+    patient_id: uuid.UUID,
+    request: Request,
+    hours: int = Query(24, ge=1, le=24 * 30, description="How far back"),
+    principal: Principal = Depends(current_principal),
+) -> list[VitalOut]:
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        via = patient_access(session, principal, patient_id, now=now)
+        if via is None:
+            raise HTTPException(404, NOT_FOUND)
+        rows = session.exec(
+            select(Observation)
+            .where(
+                Observation.patient_id == patient_id,
+                col(Observation.observed_at) >= now - timedelta(hours=hours),
+            )
+            .order_by(col(Observation.observed_at).desc())
+            .limit(5000)
+        ).all()
+        _audit_read(session, principal, request, "vitals.read", patient_id, via)
+        return [
+            VitalOut(
+                parameter=r.parameter,
+                value=r.value,
+                value_text=r.value_text,
+                unit=r.unit,
+                source=r.source,
+                observed_at=r.observed_at,
+            )
+            for r in rows
+        ]
+
+
+@router.post(
+    "/{patient_id}/break-glass",
+    response_model=BreakGlassOut,
+    status_code=201,
+    summary="Open a patient outside your wards for a limited time, giving a reason (audited)",
+    responses={422: {"description": "No reason given"}},
+    **secured(Permission.BREAK_GLASS),
+)
+def break_glass(
+    patient_id: uuid.UUID,
+    body: BreakGlassRequest,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+) -> BreakGlassOut:
+    origin = request_origin(request)
+    try:
+        with session_scope() as session:
+            grant = grant_break_glass(
+                session,
+                principal,
+                patient_id,
+                body.reason,
+                duration_seconds=get_settings().break_glass_seconds,
+                now=datetime.now(UTC),
+                ip=origin.ip,
+                user_agent=origin.user_agent,
+            )
+            return BreakGlassOut(patient_id=str(patient_id), expires_at=grant.expires_at)
+    except BreakGlassError as exc:
+        if exc.field == "patient":
+            raise HTTPException(404, NOT_FOUND) from None
+        raise HTTPException(422, f"{exc.field}: {exc.message}") from None

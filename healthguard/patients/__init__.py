@@ -1,0 +1,1 @@
+"""Patients: identity (encrypted at rest) and look-ups."""

@@ -1,0 +1,142 @@
+"""Who may do what: the permission matrix, the single source of truth for authorisation.
+
+Enforced on the server in API dependencies, in every Reflex event handler and on_load, and
+in jobs; the UI only hides what this module already forbids. docs/SECURITY.md shows the same
+matrix as a table (a test keeps the two in step). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from healthguard.models.users import UserRole
+
+
+class Permission(StrEnum):
+    # Hospital structure and live screens
+    WARDS_READ = "wards:read"
+    DASHBOARD_VIEW = "dashboard:view"
+    # Incidents, within the ward scope (or assigned to the person)
+    INCIDENTS_READ = "incidents:read"
+    INCIDENTS_ACKNOWLEDGE = "incidents:acknowledge"
+    # Patient data (PHI), within the ward scope or through break-the-glass
+    PATIENTS_READ = "patients:read"
+    BREAK_GLASS = "patients:break_glass"
+    # Machines (integration keys carry these as scopes)
+    INGEST_VITALS = "ingest:vitals"
+    EVENTS_WRITE = "events:write"
+    # Administration
+    INTEGRATION_KEYS_MANAGE = "integration_keys:manage"
+    USERS_MANAGE = "users:manage"
+    # Compliance
+    AUDIT_READ = "audit:read"
+    AUDIT_EXPORT = "audit:export"
+    # Any signed-in person or machine (their own identity)
+    SELF_READ = "self:read"
+
+
+CLINICAL = frozenset(
+    {
+        Permission.SELF_READ,
+        Permission.WARDS_READ,
+        Permission.DASHBOARD_VIEW,
+        Permission.INCIDENTS_READ,
+        Permission.INCIDENTS_ACKNOWLEDGE,
+        Permission.PATIENTS_READ,
+        Permission.BREAK_GLASS,
+    }
+)
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    UserRole.NURSE: CLINICAL,
+    UserRole.CHARGE_NURSE: CLINICAL,
+    UserRole.PHYSICIAN: CLINICAL,
+    UserRole.RAPID_RESPONSE: CLINICAL,
+    # Admins configure; their ward scope is empty, so they read patient data only through
+    # break-the-glass.
+    UserRole.ADMIN: frozenset(
+        {
+            Permission.SELF_READ,
+            Permission.WARDS_READ,
+            Permission.DASHBOARD_VIEW,
+            Permission.PATIENTS_READ,
+            Permission.BREAK_GLASS,
+            Permission.INTEGRATION_KEYS_MANAGE,
+            Permission.USERS_MANAGE,
+        }
+    ),
+    UserRole.AUDITOR: frozenset(
+        {
+            Permission.SELF_READ,
+            Permission.WARDS_READ,
+            Permission.AUDIT_READ,
+            Permission.AUDIT_EXPORT,
+        }
+    ),
+}
+
+# Roles that see the whole hospital; nurses and charge nurses see the wards they cover now;
+# admins see no ward (break-the-glass only).
+HOSPITAL_WIDE_ROLES: frozenset[str] = frozenset({UserRole.PHYSICIAN, UserRole.RAPID_RESPONSE})
+
+# What an integration key may be given.
+INTEGRATION_SCOPES: frozenset[Permission] = frozenset(
+    {Permission.INGEST_VITALS, Permission.EVENTS_WRITE}
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a signed-in person or an integration key."""
+
+    kind: str  # "user" or "integration"
+    id: str
+    name: str
+    role: str | None = None
+    staff_id: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def audit_name(self) -> str:
+        return self.name if self.kind == "user" else f"integration:{self.name}"
+
+
+def permissions_of(principal: Principal) -> frozenset[Permission]:
+    if principal.kind == "integration":
+        return frozenset(p for p in INTEGRATION_SCOPES if p.value in principal.scopes) | {
+            Permission.SELF_READ
+        }
+    return ROLE_PERMISSIONS.get(principal.role or "", frozenset())
+
+
+def allows(principal: Principal, permission: Permission) -> bool:
+    return permission in permissions_of(principal)
+
+
+def validate_scopes(scopes: list[str]) -> list[str]:
+    """Integration key scopes: only the machine permissions; raises ValueError naming one."""
+    allowed = {p.value for p in INTEGRATION_SCOPES}
+    for scope in scopes:
+        if scope not in allowed:
+            raise ValueError(
+                f"unknown scope {scope!r}; integration keys take {', '.join(sorted(allowed))}"
+            )
+    if not scopes:
+        raise ValueError("give at least one scope")
+    return sorted(set(scopes))
+
+
+@dataclass(frozen=True)
+class WardScope:
+    """The wards whose patients and incidents a person may see now."""
+
+    all_wards: bool = False
+    ward_ids: frozenset[str] = frozenset()
+
+    def covers(self, ward_id: object) -> bool:
+        return self.all_wards or (ward_id is not None and str(ward_id) in self.ward_ids)
+
+
+NO_WARDS = WardScope()
+ALL_WARDS = WardScope(all_wards=True)
