@@ -8,7 +8,8 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 # constraints.txt pins every dependency to the versions last tested (reproducible installs).
 INSTALL_INPUTS := pyproject.toml constraints.txt
 CORE_PACKAGES  := healthguard/models healthguard/incidents healthguard/realtime healthguard/wards \
-                  healthguard/runtime healthguard/api healthguard/settings.py healthguard/db.py \
+                  healthguard/runtime healthguard/api healthguard/security healthguard/patients \
+                  healthguard/settings.py healthguard/db.py \
                   healthguard/migrations.py healthguard/seed.py workers
 
 .PHONY: run test lint format install install-dev chromium clean help
@@ -39,7 +40,7 @@ run: install
 	HEALTHGUARD_MODE=$${HEALTHGUARD_MODE:-demo} $(BIN)/healthguard up
 
 chromium: install-dev
-	@$(BIN)/python tests/e2e/e2e_browser.py || $(BIN)/playwright install chromium
+	@$(BIN)/python tests/e2e/e2e_support.py || $(BIN)/playwright install chromium
 
 test: install-dev chromium
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml:test-artifacts/coverage.xml

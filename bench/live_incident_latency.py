@@ -38,7 +38,7 @@ from rq import Queue
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from e2e_browser import CHROMIUM_ARGS, chromium_executable  # noqa: E402
+from e2e_support import CHROMIUM_ARGS, chromium_executable  # noqa: E402
 
 from healthguard.runtime.embedded import EmbeddedPostgres, EmbeddedRedis, wait_until  # noqa: E402
 

@@ -168,9 +168,8 @@ def check_keys(settings: Settings) -> None:
         check_keys_at_startup(settings)
     except (KeyringError, DecryptionError) as exc:
         raise CommandError(
-            f"The patient-data keys do not work: {exc} HealthGuard Ops will not start "
-            "rather than show or write unreadable patient data. Restore the missing key in "
-            "HEALTHGUARD_PHI_KEYRING (old keys stay listed after the current one)."
+            f"The patient-data keys do not work: {exc} HealthGuard Ops will not start rather "
+            "than show or write unreadable patient data."
         ) from None
 
 

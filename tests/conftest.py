@@ -7,7 +7,9 @@ loopback ports. Each test module gets a brand-new database (clean schema per mod
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +22,12 @@ from testsupport import create_database, drop_database, env_override, free_port
 
 from healthguard.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from healthguard.settings import normalise_database_url
+
+TEST_SECRETS = {
+    "HEALTHGUARD_SECRET_KEY": secrets.token_urlsafe(48),
+    "HEALTHGUARD_PHI_KEYRING": "test1=" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    "HEALTHGUARD_BLIND_INDEX_KEY": secrets.token_urlsafe(48),
+}
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +95,13 @@ def database_url(empty_database_url: str) -> str:
 @pytest.fixture(scope="module")
 def app_env(database_url: str, redis_url: str) -> Iterator[dict[str, str]]:
     """Point HealthGuard's settings at this module's database and the test Redis."""
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "HEALTHGUARD_MODE": "demo"}
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "HEALTHGUARD_MODE": "demo",
+        # Explicit secrets: every process of the test (web app, workers) must use the same.
+        **TEST_SECRETS,
+    }
     redis.Redis.from_url(redis_url).flushdb()
     with env_override(**env):
         yield env

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from healthguard.api.security import current_principal, public, request_origin, secured
 from healthguard.db import session_scope
 from healthguard.security.accounts import (
     AuthError,
+    TokenPair,
     authenticate,
     issue_tokens,
     refresh_tokens,
@@ -19,6 +23,8 @@ from healthguard.security.accounts import (
 from healthguard.security.permissions import Permission, Principal, permissions_of
 from healthguard.security.scope import ward_scope
 from healthguard.settings import get_settings
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 me_router = APIRouter(tags=["auth"])
@@ -51,7 +57,7 @@ class MeResponse(BaseModel):
     ward_ids: list[str]
 
 
-def _run(action):  # type: ignore[no-untyped-def]
+def _run(action: Callable[[Session], T]) -> T:
     """Run a sign-in action in one transaction; refusals are audited, then answered 401.
 
     The audit record of a refusal must be kept, so the transaction commits before the
@@ -59,12 +65,12 @@ def _run(action):  # type: ignore[no-untyped-def]
     refusal: AuthError | None = None
     with session_scope() as session:
         try:
-            result = action(session)
+            return_value = action(session)
         except AuthError as exc:
-            refusal, result = exc, None
+            refusal = exc
     if refusal is not None:
         raise HTTPException(401, refusal.message)
-    return result
+    return return_value
 
 
 @router.post(
@@ -77,7 +83,7 @@ def _run(action):  # type: ignore[no-untyped-def]
 def token(body: Credentials, request: Request) -> TokenResponse:
     settings, now, origin = get_settings(), datetime.now(UTC), request_origin(request)
 
-    def action(session):  # type: ignore[no-untyped-def]
+    def action(session: Session) -> TokenPair:
         user = authenticate(
             session, body.username, body.password, settings=settings, now=now, origin=origin
         )

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from healthguard.api.security import current_principal, request_origin, secured
 from healthguard.db import session_scope
@@ -60,8 +60,8 @@ class BreakGlassOut(BaseModel):
 
 
 def _audit_read(
-    session, principal: Principal, request: Request, action: str, pid: uuid.UUID, via: str
-) -> None:  # type: ignore[no-untyped-def]
+    session: Session, principal: Principal, request: Request, action: str, pid: uuid.UUID, via: str
+) -> None:
     origin = request_origin(request)
     now = datetime.now(UTC)
     record_audit(

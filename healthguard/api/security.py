@@ -66,7 +66,7 @@ def current_principal(request: Request) -> Principal:
     """Who is calling, or 401. Stored on request.state for handlers and audit."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     credential = _credential(request)
     if credential is None:
         raise HTTPException(401, "Authentication required.", headers=AUTHENTICATE)

@@ -163,7 +163,7 @@ def list_open_incidents(
         stmt = stmt.where(col(Incident.ward_id) == ward_id)
     if visible_wards is not None:
         wards = [uuid.UUID(w) for w in visible_wards]
-        visible = col(Incident.ward_id).in_(wards)
+        visible: sa.ColumnElement[bool] = col(Incident.ward_id).in_(wards)
         if or_assigned_to:
             visible = sa.or_(visible, col(Incident.assignee_staff_id) == uuid.UUID(or_assigned_to))
         stmt = stmt.where(visible)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from healthguard.models.users import UserRole
 
@@ -140,3 +141,54 @@ class WardScope:
 
 NO_WARDS = WardScope()
 ALL_WARDS = WardScope(all_wards=True)
+
+
+# --- documentation tables (docs/SECURITY.md includes these verbatim; a test checks) --------
+
+INTEGRATION_KEY_COLUMN = "integration key"
+_YES, _NO = "yes", "\u2013"  # an en dash for "no"
+
+
+def permission_table_markdown() -> str:
+    """The permission matrix as a GitHub markdown table: one row per permission, one column
+    per role plus "integration key" (what a key can be given as a scope, and its own
+    identity), cells "yes" or an en dash. Generated from ROLE_PERMISSIONS, so the docs cannot drift.
+    """
+    roles = list(ROLE_PERMISSIONS)
+    key_permissions = INTEGRATION_SCOPES | {Permission.SELF_READ}
+    header = ["Permission", *(f"`{role}`" for role in roles), INTEGRATION_KEY_COLUMN]
+    lines = [_row(header), _row(["---"] * len(header))]
+    for permission in Permission:
+        cells = [_YES if permission in ROLE_PERMISSIONS[role] else _NO for role in roles]
+        cells.append(_YES if permission in key_permissions else _NO)
+        lines.append(_row([f"`{permission.value}`", *cells]))
+    return "\n".join(lines) + "\n"
+
+
+_METHOD_ORDER = ("get", "post", "put", "patch", "delete", "head", "options")
+
+
+def route_table_markdown(openapi: dict[str, Any]) -> str:
+    """Every operation of an OpenAPI document with the permission it declares
+    (`x-permission`; "public" needs no credentials, a missing one shows as "(none)"), as a
+    GitHub markdown table sorted by path then method."""
+    lines = [_row(["Method", "Path", "Permission"]), _row(["---"] * 3)]
+    for path, operations in sorted(openapi.get("paths", {}).items()):
+        for method in sorted(
+            (m for m in operations if m in _METHOD_ORDER), key=_METHOD_ORDER.index
+        ):
+            permission = operations[method].get("x-permission")
+            lines.append(
+                _row(
+                    [
+                        method.upper(),
+                        f"`{path}`",
+                        f"`{permission}`" if permission else "(none)",
+                    ]
+                )
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"

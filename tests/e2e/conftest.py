@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_browser import CHROMIUM_ARGS, chromium_executable
+from e2e_support import CHROMIUM_ARGS, chromium_executable
 from playwright.sync_api import Browser, sync_playwright
 from testsupport import free_port
 

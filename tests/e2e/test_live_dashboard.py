@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from e2e_browser import DESKTOP, PHONE, TABLET
+from e2e_support import DESKTOP, PHONE, TABLET, session_cookie
 from playwright.sync_api import Browser, Page, expect
 from rq import Queue
 
@@ -17,8 +17,13 @@ pytestmark = pytest.mark.e2e
 LIVE_TIMEOUT_MS = 20_000
 
 
-def open_dashboard(browser: Browser, url: str, viewport: dict[str, int]) -> Page:
-    page = browser.new_context(viewport=viewport).new_page()
+def open_dashboard(
+    browser: Browser, url: str, viewport: dict[str, int], username: str = "dr.attending"
+) -> Page:
+    """The dashboard as `username` sees it (a physician sees the whole hospital)."""
+    context = browser.new_context(viewport=viewport)
+    context.add_cookies([session_cookie(url.split("/?")[0].rstrip("/"), username)])  # type: ignore[list-item]
+    page = context.new_page()
     page.goto(url)
     expect(page.get_by_test_id("bed-card").first).to_be_visible(timeout=60_000)
     return page
@@ -41,8 +46,8 @@ def assert_not_reloaded(page: Page) -> None:
 def test_worker_incident_appears_in_two_pages_without_reload(
     web_app: str, rq_worker, browser: Browser, child_env: dict[str, str], screenshots: Path
 ) -> None:
-    everything = open_dashboard(browser, f"{web_app}/", DESKTOP)
-    cardiology = open_dashboard(browser, f"{web_app}/?ward=CARD", TABLET)
+    everything = open_dashboard(browser, f"{web_app}/", DESKTOP)  # a physician: all wards
+    cardiology = open_dashboard(browser, f"{web_app}/", TABLET, username="nurse.card")
     expect(cardiology.locator("#ward-selector")).to_have_value("CARD")
     for page in (everything, cardiology):
         mark_page(page)
@@ -65,7 +70,7 @@ def test_ward_feed_shows_only_its_ward(
     web_app: str, rq_worker, browser: Browser, child_env: dict[str, str]
 ) -> None:
     everything = open_dashboard(browser, f"{web_app}/", DESKTOP)
-    cardiology = open_dashboard(browser, f"{web_app}/?ward=CARD", DESKTOP)
+    cardiology = open_dashboard(browser, f"{web_app}/?ward=CARD", DESKTOP, username="nurse.card")
 
     icu_title = f"ICU alarm {uuid.uuid4().hex[:6]}"
     enqueue_incident(child_env["REDIS_URL"], icu_title, "ICU", "B1", priority="P0")
@@ -76,7 +81,8 @@ def test_ward_feed_shows_only_its_ward(
     card_title = f"Cardiology alarm {uuid.uuid4().hex[:6]}"
     enqueue_incident(child_env["REDIS_URL"], card_title, "CARD", "B3")
     expect(cardiology.get_by_text(card_title)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
-    # The cardiology feed reloaded after the ICU incident was committed, and still omits it.
+    # The nurse's cardiology feed reloaded after the ICU incident was committed, and still
+    # omits it: she is not on shift in the ICU.
     expect(cardiology.get_by_text(icu_title)).to_have_count(0)
     assert set(cardiology.get_by_test_id("bed-card").all_inner_texts()) and all(
         text.startswith("CARD ") for text in cardiology.get_by_test_id("bed-card").all_inner_texts()
@@ -108,3 +114,25 @@ def test_dashboard_fits_without_horizontal_scrolling(
         f"{name}: page is {overflow}px wider than the {viewport['width']}px screen"
     )
     page.screenshot(path=str(screenshots / f"dashboard-{name}.png"), full_page=True)
+
+
+def test_nurse_acknowledges_on_the_tablet_and_the_desktop_follows(
+    web_app: str, rq_worker, browser: Browser, child_env: dict[str, str], screenshots: Path
+) -> None:
+    desk = open_dashboard(browser, f"{web_app}/", DESKTOP)
+    tablet = open_dashboard(browser, f"{web_app}/", TABLET, username="nurse.card")
+    mark_page(desk)
+    title = f"Needs a nurse {uuid.uuid4().hex[:6]}"
+    enqueue_incident(child_env["REDIS_URL"], title, "CARD", "B5", priority="P2")
+
+    card = tablet.get_by_test_id("incident-card").filter(has_text=title)
+    expect(card).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    card.get_by_test_id("acknowledge").click()
+    expect(tablet.get_by_test_id("dashboard-message")).to_contain_text("acknowledged")
+    expect(card).to_contain_text("Acknowledged", timeout=LIVE_TIMEOUT_MS)
+    expect(card.get_by_test_id("acknowledge")).to_have_count(0)
+
+    desk_card = desk.get_by_test_id("incident-card").filter(has_text=title)
+    expect(desk_card).to_contain_text("Acknowledged", timeout=LIVE_TIMEOUT_MS)
+    assert_not_reloaded(desk)
+    tablet.screenshot(path=str(screenshots / "dashboard-tablet-acknowledged.png"))

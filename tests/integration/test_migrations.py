@@ -29,8 +29,8 @@ def _exec(url: str, sql: str, **params: object) -> None:
 
 def test_head_is_a_single_known_revision() -> None:
     script = ScriptDirectory.from_config(migrations.alembic_config())
-    assert script.get_heads() == ["0001_initial"]
-    assert migrations.head_revision() == "0001_initial"
+    assert len(script.get_heads()) == 1  # one line of history, no forgotten branch
+    assert migrations.head_revision() == script.get_heads()[0]
 
 
 def test_upgrade_downgrade_upgrade_cycle(empty_database_url: str) -> None:

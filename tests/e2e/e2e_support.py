@@ -1,4 +1,4 @@
-"""Find the Chromium the end-to-end tests drive.
+"""End-to-end helpers: find the Chromium the tests drive; make a signed-in browser.
 
 Order: HEALTHGUARD_CHROMIUM, the system Chromium (/usr/bin/chromium or on PATH), then the
 browser Playwright installed for itself. Run as a script, it exits 0 when one is found.
@@ -53,6 +53,23 @@ def playwright_chromium() -> str | None:
 def chromium_executable() -> str | None:
     """The system Chromium, or None to let Playwright use its own."""
     return system_chromium()
+
+
+def session_cookie(base_url: str, username: str) -> dict[str, str]:
+    """A real UI session for `username`, made by the same service the sign-in page uses, as
+    the cookie the browser would hold (tests that are not about signing in skip the form)."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from healthguard.db import session_scope
+    from healthguard.models import User
+    from healthguard.security.accounts import Origin, start_ui_session
+
+    with session_scope() as session:
+        user = session.exec(select(User).where(User.username == username)).one()
+        token = start_ui_session(session, user, now=datetime.now(UTC), origin=Origin("127.0.0.1"))
+    return {"name": "hg_session", "value": token, "url": base_url, "sameSite": "Strict"}
 
 
 if __name__ == "__main__":
