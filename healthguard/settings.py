@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     session_idle_seconds: int = Field(
         900, description="A UI session ends after this long without activity."
     )
+    session_max_seconds: int = Field(
+        43200, description="A UI session ends this long after sign-in, active or not."
+    )
     session_idle_seconds_by_role: dict[str, int] = Field(
         default_factory=dict,
         description='Per-role idle limits overriding the default, JSON, e.g. {"admin": 600}.',

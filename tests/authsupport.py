@@ -38,7 +38,7 @@ USER_OF_ROLE: dict[str, str] = {
 class CheckedClient(TestClient):
     """A TestClient whose every answer is checked: no stack trace ever reaches a client."""
 
-    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:
         response = super().request(*args, **kwargs)
         assert "Traceback" not in response.text, response.text
         return response
@@ -90,7 +90,7 @@ def api_key_revoked(key_id: str) -> bool:
 
 def last_audit_id() -> int:
     with session_scope() as session:
-        return int(session.exec(select(sa.func.coalesce(sa.func.max(AuditLog.id), 0))).one())
+        return int(session.exec(select(sa.func.coalesce(sa.func.max(AuditLog.id), 0))).one() or 0)
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,19 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _field_error(error: Any) -> dict[str, str]:
+    if error.get("type") == "json_invalid":
+        # loc is ("body", <character position>): the position is not a field name.
+        position = error["loc"][-1] if len(error["loc"]) > 1 else None
+        where = f" at character {position}" if isinstance(position, int) else ""
+        return {"field": "body", "message": f"is not valid JSON ({error['msg']}{where})"}
+    return {"field": _field_name(error["loc"]), "message": error["msg"]}
+
+
 def install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"field": _field_name(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        fields = [_field_error(e) for e in exc.errors()]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse(
             error_body("invalid_request", summary or "invalid request", fields), status_code=422

@@ -19,6 +19,7 @@ from healthguard.incidents.priority import PRIORITIES, validate_priority
 from healthguard.models import Bed, Incident, IncidentEvent, Patient, Ward
 from healthguard.models.incidents import IncidentStatus
 from healthguard.patients.phi import display_names
+from healthguard.security.audit import record_audit
 
 
 class IncidentInputError(ValueError):
@@ -114,6 +115,15 @@ def open_incident(
             message=f"{priority} opened: {title}",
             data={"source": source},
         )
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action="incident.opened",
+        record_type="incident",
+        record_id=str(incident.id),
+        details={"priority": priority, "source": source, "number": incident.number},
+        now=now,
     )
     session.flush()
     return incident

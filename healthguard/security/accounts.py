@@ -452,6 +452,20 @@ def check_ui_session(
         session.add(row)
         return SessionCheck(None, "disabled")
     idle = timedelta(seconds=settings.idle_seconds_for(user.role))
+    if now - row.created_at > timedelta(seconds=settings.session_max_seconds):
+        row.ended_at, row.end_reason = now, "expired"
+        session.add(row)
+        _audit(
+            session,
+            "logout",
+            actor=user.username,
+            now=now,
+            origin=origin or Origin(),
+            record_type="ui_session",
+            record_id=str(row.id),
+            details={"reason": "session lifetime reached"},
+        )
+        return SessionCheck(None, "expired")
     if now - row.last_activity_at > idle:
         row.ended_at, row.end_reason = now, "expired"
         session.add(row)
@@ -638,7 +652,10 @@ def reset_password(
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
+    # A reset is how a leaked password is answered: every session and refresh token of the
+    # old password stops working too (access tokens run out within their short lifetime).
     _end_all_sessions(session, user, now=now, reason="password_reset")
+    _revoke_refresh_tokens(session, user, now=now)
     _audit(
         session, "user.password_reset", actor=actor, now=now, origin=origin, record_id=str(user.id)
     )
@@ -656,13 +673,7 @@ def set_locked(
     session.add(user)
     if locked:
         _end_all_sessions(session, user, now=now, reason="disabled")
-        for token in session.exec(
-            select(RefreshToken).where(
-                RefreshToken.user_id == user.id, col(RefreshToken.revoked_at).is_(None)
-            )
-        ).all():
-            token.revoked_at = now
-            session.add(token)
+        _revoke_refresh_tokens(session, user, now=now)
     _audit(
         session,
         "user.locked" if locked else "user.unlocked",
@@ -680,3 +691,13 @@ def _end_all_sessions(session: Session, user: User, *, now: datetime, reason: st
     ).all():
         row.ended_at, row.end_reason = now, reason
         session.add(row)
+
+
+def _revoke_refresh_tokens(session: Session, user: User, *, now: datetime) -> None:
+    for token in session.exec(
+        select(RefreshToken).where(
+            RefreshToken.user_id == user.id, col(RefreshToken.revoked_at).is_(None)
+        )
+    ).all():
+        token.revoked_at = now
+        session.add(token)

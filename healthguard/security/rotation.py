@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -257,6 +258,30 @@ def check_keys_at_startup(settings: Settings) -> None:
         session.rollback()
 
 
+def _record_rotation(factory: SessionFactory, report: RotationReport, current: str) -> None:
+    """One `key.rotated` audit row per run (key ids and counts only, never key material)."""
+    from healthguard.security.audit import record_audit
+    from healthguard.security.audit_cli import cli_actor
+
+    with factory() as session:
+        record_audit(
+            session,
+            actor=cli_actor(),
+            action="key.rotated",
+            record_type="phi_keyring",
+            record_id=current,
+            outcome="success" if not report.rows_remaining else "failure",
+            details={
+                "rows_rotated": report.rows_rotated,
+                "values_rotated": report.values_rotated,
+                "batches": report.batches,
+                "rows_remaining": report.rows_remaining,
+            },
+            now=datetime.now(UTC),
+        )
+        session.commit()
+
+
 def cmd_keys_rotate(settings: Settings, batch_size: int = 500) -> int:
     """`healthguard keys rotate`: re-encrypt everything under the current key; exit code."""
     try:
@@ -294,6 +319,7 @@ def cmd_keys_rotate(settings: Settings, batch_size: int = 500) -> int:
         f"Done: {report.rows_rotated} patient record(s) ({report.values_rotated} values) "
         f"re-encrypted with key {current!r} in {report.batches} batch(es)."
     )
+    _record_rotation(factory, report, current)
     if report.rows_remaining:
         print(
             f"{report.rows_remaining} record(s) were written with an older key while this "

@@ -1,10 +1,12 @@
-"""The REST API skeleton: health, readiness, wards, OpenAPI, docs, errors and metrics."""
+"""The REST API skeleton: health, readiness, wards, OpenAPI, docs, errors and metrics
+(signed in; authentication itself is in test_auth_api.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from authsupport import sign_in
 from fastapi.testclient import TestClient
 from testsupport import create_database, drop_database, env_override, free_port
 
@@ -15,7 +17,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def client(seeded: dict[str, int]) -> Iterator[TestClient]:
+    """Signed in as a Cardiology nurse (every /api/v1 route but sign-in needs credentials;
+    the authorisation matrix test covers who may call what)."""
     with TestClient(build_api()) as client:
+        client.headers["Authorization"] = f"Bearer {sign_in(client, 'nurse.card')['access_token']}"
         yield client
 
 

@@ -64,7 +64,9 @@ SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "SECURITY.md"
 def expected_permissions(caller: str) -> frozenset[Permission]:
     """What the caller may do, from the matrix module."""
     if caller == INTEGRATION:
-        return permissions_of(Principal(kind="integration", id="k", name="k", scopes=frozenset(KEY_SCOPES)))
+        return permissions_of(
+            Principal(kind="integration", id="k", name="k", scopes=frozenset(KEY_SCOPES))
+        )
     return permissions_of(Principal(kind="user", id="u", name="u", role=caller))
 
 
@@ -74,7 +76,9 @@ def expected_permissions(caller: str) -> frozenset[Permission]:
 def test_every_operation_declares_a_known_permission() -> None:
     assert OPERATIONS, "the OpenAPI document lists no operations"
     known = {p.value for p in Permission} | {PUBLIC}
-    missing = [f"{m.upper()} {p}" for m, p in OPERATIONS if "x-permission" not in SPEC["paths"][p][m]]
+    missing = [
+        f"{m.upper()} {p}" for m, p in OPERATIONS if "x-permission" not in SPEC["paths"][p][m]
+    ]
     assert not missing, f"operations without x-permission (use secured(...) or public()): {missing}"
     unknown = {
         f"{m.upper()} {p}": SPEC["paths"][p][m]["x-permission"]
@@ -88,7 +92,7 @@ def test_no_route_hides_from_the_openapi_document() -> None:
     documented = set(SPEC["paths"])
     # iter_route_contexts: how FastAPI itself walks included routers to build the document.
     hidden = {
-        context.path
+        str(context.path)
         for context in iter_route_contexts(build_api().routes)
         if isinstance(context.original_route, APIRoute) and context.path not in documented
     }
@@ -233,7 +237,9 @@ def test_callers_cover_every_role() -> None:
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m.upper()} {p}" for m, p in OPERATIONS])
+@pytest.mark.parametrize(
+    ("method", "path"), OPERATIONS, ids=[f"{m.upper()} {p}" for m, p in OPERATIONS]
+)
 def test_operation_answers_as_the_matrix_says(
     context: Context, method: str, path: str, caller: str
 ) -> None:

@@ -27,6 +27,14 @@ def filter_field(label: str, name: str, value: rx.Var, placeholder: str) -> rx.C
     )
 
 
+def date_field(label: str, name: str, value: rx.Var) -> rx.Component:
+    return rx.el.label(
+        rx.el.span(label, style={"display": "block", "font_size": "0.85rem"}),
+        rx.el.input(name=name, type="date", default_value=value, style=FIELD_STYLE),
+        style={"flex": "0 1 10rem"},
+    )
+
+
 def audit_row(row: AuditRow) -> rx.Component:
     return rx.el.tr(
         rx.el.td(row.id, style=CELL),

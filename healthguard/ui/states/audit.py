@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import reflex as rx
 
@@ -27,13 +27,29 @@ class AuditRow:
     details: str = ""
 
 
-def load_rows(actor: str, action: str, record_id: str) -> list[AuditRow]:
+def parse_day(value: str, field: str) -> datetime | None:
+    """A date from the page's date input (YYYY-MM-DD), as midnight UTC."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"{field}: give a date as YYYY-MM-DD") from None
+
+
+def load_rows(
+    actor: str, action: str, record_id: str, since: str = "", until: str = ""
+) -> list[AuditRow]:
+    start = parse_day(since, "From")
+    end = parse_day(until, "To")
     with session_scope() as session:
         rows = query_audit(
             session,
             actor=actor or None,
             action=action or None,
             record_id=record_id or None,
+            since=start,
+            until=end + timedelta(days=1) if end else None,  # the whole last day
             limit=200,
         )
         return [
@@ -56,6 +72,8 @@ class AuditState(rx.State):
     actor: str = ""
     action: str = ""
     record_id: str = ""
+    since: str = ""
+    until: str = ""
     error: str = ""
     loaded: bool = False
 
@@ -73,7 +91,9 @@ class AuditState(rx.State):
 
     async def _search(self) -> None:
         try:
-            self.rows = await asyncio.to_thread(load_rows, self.actor, self.action, self.record_id)
+            self.rows = await asyncio.to_thread(
+                load_rows, self.actor, self.action, self.record_id, self.since, self.until
+            )
             self.error = ""
         except ValueError as exc:
             self.error = str(exc)
@@ -87,6 +107,8 @@ class AuditState(rx.State):
         self.actor = str(form.get("actor", "")).strip()
         self.action = str(form.get("action", "")).strip()
         self.record_id = str(form.get("record_id", "")).strip()
+        self.since = str(form.get("since", "")).strip()
+        self.until = str(form.get("until", "")).strip()
         await self._search()
         return None
 
@@ -96,6 +118,7 @@ class AuditState(rx.State):
         if principal is None:
             return redirect
         self.actor, self.action, self.record_id = "", "break_glass.*", ""
+        self.since = self.until = ""
         await self._search()
         return None
 
@@ -106,8 +129,17 @@ class AuditState(rx.State):
             return redirect
         auth = await self.get_state(AuthState)
         origin = auth._origin()
+        try:
+            start, end = parse_day(self.since, "From"), parse_day(self.until, "To")
+        except ValueError as exc:
+            self.error = str(exc)
+            return None
         flt = AuditFilter(
-            actor=self.actor or None, action=self.action or None, record_id=self.record_id or None
+            actor=self.actor or None,
+            action=self.action or None,
+            record_id=self.record_id or None,
+            since=start,
+            until=end + timedelta(days=1) if end else None,
         )
 
         def export() -> str:
