@@ -37,6 +37,10 @@ from healthguard.runtime.toolchain import reflex_env
 from healthguard.settings import PROJECT_ROOT, MissingSecretError, Settings, get_settings
 
 if TYPE_CHECKING:
+    import uuid
+
+    from sqlmodel import Session
+
     from healthguard.security.accounts import Origin
 
 
@@ -397,7 +401,7 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _staff_id(session, name: str):  # type: ignore[no-untyped-def]
+def _staff_id(session: Session, name: str) -> uuid.UUID:
     from sqlmodel import select
 
     from healthguard.models import Staff

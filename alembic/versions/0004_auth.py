@@ -29,7 +29,13 @@ def upgrade() -> None:
         "users", sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0")
     )
     op.alter_column("users", "failed_logins", server_default=None)
-    for column in ("first_failed_login_at", "locked_until", "last_login_at", "password_changed_at"):
+    for column in (
+        "first_failed_login_at",
+        "locked_until",
+        "last_login_at",
+        "password_changed_at",
+        "tokens_valid_after",
+    ):
         op.add_column("users", sa.Column(column, TS, nullable=True))
 
     op.create_table(
@@ -120,6 +126,7 @@ def downgrade() -> None:
     op.drop_table("ui_sessions")
     op.drop_table("refresh_tokens")
     for column in (
+        "tokens_valid_after",
         "password_changed_at",
         "last_login_at",
         "locked_until",

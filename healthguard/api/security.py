@@ -86,9 +86,13 @@ def current_principal(request: Request) -> Principal:
             refusal = ("token.refused", exc.reason, "anonymous")
         else:
             with session_scope() as session:
-                user = active_user(session, claims.user_id)
+                user = active_user(session, claims.user_id, claims.issued_at)
                 if user is None:
-                    refusal = ("token.refused", "user unknown or disabled", claims.user_id)
+                    refusal = (
+                        "token.refused",
+                        "user unknown, disabled, or credentials changed since the token",
+                        claims.user_id,
+                    )
                 else:
                     principal = principal_of(user)
     else:

@@ -39,4 +39,5 @@ class User(SQLModel, table=True):
     locked_until: datetime | None = optional_ts_field()
     last_login_at: datetime | None = optional_ts_field()
     password_changed_at: datetime | None = optional_ts_field()
+    tokens_valid_after: datetime | None = optional_ts_field()
     created_at: datetime = created_at_field()

@@ -395,13 +395,19 @@ def revoke_refresh_token(
     )
 
 
-def active_user(session: Session, user_id: str) -> User | None:
-    """The user behind a token, if it may still act (exists and is enabled)."""
+def active_user(session: Session, user_id: str, issued_at: datetime | None = None) -> User | None:
+    """The user behind a token, if it may still act: exists, is enabled, and the token was
+    issued after the account's last credential change (reset, lock, unlock)."""
     try:
         user = session.get(User, uuid.UUID(user_id))
     except ValueError:
         return None
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    cutoff = user.tokens_valid_after
+    if issued_at is not None and cutoff is not None and issued_at < cutoff:
+        return None
+    return user
 
 
 # --- UI sessions --------------------------------------------------------------------------
@@ -656,6 +662,7 @@ def reset_password(
     # old password stops working too (access tokens run out within their short lifetime).
     _end_all_sessions(session, user, now=now, reason="password_reset")
     _revoke_refresh_tokens(session, user, now=now)
+    user.tokens_valid_after = now
     _audit(
         session, "user.password_reset", actor=actor, now=now, origin=origin, record_id=str(user.id)
     )
@@ -670,6 +677,8 @@ def set_locked(
     user.is_active = not locked
     user.locked_until = None
     user.failed_logins = 0
+    # Access tokens issued before a lock stay refused after an unlock as well.
+    user.tokens_valid_after = now
     session.add(user)
     if locked:
         _end_all_sessions(session, user, now=now, reason="disabled")

@@ -55,6 +55,8 @@ def issue_access_token(
         "exp": int((now + timedelta(seconds=ttl_seconds)).timestamp()),
         "jti": uuid.uuid4().hex,
         "typ": "access",
+        # `iat` has whole seconds; this orders a token against a credential change precisely.
+        "iat_ms": int(now.timestamp() * 1000),
     }
     return jwt.encode(payload, key, algorithm=ALGORITHM)
 
@@ -94,7 +96,10 @@ def decode_access_token(token: str, *, key: str, issuer: str, audience: str) -> 
         user_id=str(claims["sub"]),
         role=str(claims.get("role", "")),
         token_id=str(claims["jti"]),
-        issued_at=datetime.fromtimestamp(claims["iat"], UTC),
+        issued_at=datetime.fromtimestamp(
+            claims["iat_ms"] / 1000 if isinstance(claims.get("iat_ms"), int) else claims["iat"],
+            UTC,
+        ),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
     )
 

@@ -223,7 +223,7 @@ REFUSED_TOKENS: dict[str, tuple[Callable[[dict[str, Any]], str], str]] = {
     "malformed": (lambda t: "abc.def.ghi", "malformed token"),
     "unknown user": (
         lambda t: _signed(_claims(sub=str(uuid.uuid4()))),
-        "user unknown or disabled",
+        "user unknown, disabled, or credentials changed since the token",
     ),
 }
 
@@ -262,7 +262,11 @@ def test_a_disabled_user_with_a_still_valid_token_is_refused(client: CheckedClie
         assert_error(client.get("/api/v1/incidents", headers=headers), 401, "unauthorized")
         rows = audit_rows_after(before)
         assert [(r.action, r.actor, r.details["reason"]) for r in rows] == [
-            ("token.refused", user_id("charge.med"), "user unknown or disabled")
+            (
+                "token.refused",
+                user_id("charge.med"),
+                "user unknown, disabled, or credentials changed since the token",
+            )
         ] * 2
         refresh = client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
         assert_error(refresh, 401, "unauthorized")
@@ -271,6 +275,29 @@ def test_a_disabled_user_with_a_still_valid_token_is_refused(client: CheckedClie
         assert signin.json()["error"]["message"] == GENERIC_LOGIN_ERROR
     finally:
         lock("charge.med", False)
+
+
+def test_tokens_from_before_a_lock_stay_refused_after_the_unlock(client: CheckedClient) -> None:
+    old = bearer(sign_in(client, "charge.icu")["access_token"])
+    lock("charge.icu", True)
+    lock("charge.icu", False)
+    assert_error(client.get(ME, headers=old), 401, "unauthorized")
+    fresh = bearer(sign_in(client, "charge.icu")["access_token"])
+    assert client.get(ME, headers=fresh).status_code == 200
+
+
+def test_a_password_reset_refuses_access_tokens_issued_before_it(client: CheckedClient) -> None:
+    from healthguard.security.accounts import reset_password
+
+    old = bearer(sign_in(client, "dr.resident")["access_token"])
+    assert client.get(ME, headers=old).status_code == 200
+    new_password = "a much longer new password 42"
+    with session_scope() as session:
+        reset_password(session, username="dr.resident", password=new_password, actor="test",
+                       now=datetime.now(UTC), origin=Origin())  # fmt: skip
+    assert_error(client.get(ME, headers=old), 401, "unauthorized")
+    fresh = bearer(sign_in(client, "dr.resident", new_password)["access_token"])
+    assert client.get(ME, headers=fresh).status_code == 200
 
 
 # --- integration keys ------------------------------------------------------------------------
