@@ -185,11 +185,11 @@ def cmd_web(settings: Settings) -> int:
     return 0  # not reached
 
 
-def cmd_worker(settings: Settings, burst: bool = False) -> int:
+def cmd_worker(settings: Settings, burst: bool = False, triage: bool = False) -> int:
     from workers.run import run_worker
 
     check_keys(settings)
-    run_worker(burst=burst)
+    run_worker(burst=burst, triage=triage)
     return 0
 
 
@@ -226,8 +226,9 @@ def cmd_up(settings: Settings) -> int:
         hg = [sys.executable, "-m", "healthguard.cli"]
         for i in range(settings.rq_workers):
             supervisor.spawn(f"worker {i + 1}", [*hg, "worker"], env, cwd=str(PROJECT_ROOT))
+        supervisor.spawn("triage worker", [*hg, "worker", "--triage"], env, cwd=str(PROJECT_ROOT))
         supervisor.spawn("scheduler", [*hg, "scheduler"], env, cwd=str(PROJECT_ROOT))
-        say(f"  Started {settings.rq_workers} worker(s) and the scheduler.")
+        say(f"  Started {settings.rq_workers} worker(s), the triage worker and the scheduler.")
         say("  Building and starting the web app (the first build takes a minute)…")
         supervisor.spawn("web", web_argv(settings), env, cwd=str(PROJECT_ROOT))
         if wait_for_web(settings, supervisor):
@@ -442,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("web", help="serve the web app (UI + API) in prod mode")
     worker = sub.add_parser("worker", help="run an RQ worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument(
+        "--triage", action="store_true", help="the non-forking worker of the triage queue"
+    )
     sub.add_parser("scheduler", help="run the rq-scheduler")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="load the demo data (idempotent)")
@@ -510,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "doctor":
             settings.require_secrets()
         if args.command == "worker":
-            return cmd_worker(settings, burst=args.burst)
+            return cmd_worker(settings, burst=args.burst, triage=args.triage)
         if args.command in WITH_ARGS:
             return WITH_ARGS[args.command](settings, args)
         return COMMANDS[args.command](settings)

@@ -151,6 +151,24 @@ class Settings(BaseSettings):
         "Postgres (safety net for a lost change event).",
     )
 
+    news2_freshness_seconds: int = Field(
+        3600,
+        description="NEWS2 uses the freshest value of each parameter no older than this; older "
+        "parameters count as missing (partial score).",
+    )
+    triage_open_priorities: list[str] = Field(
+        default_factory=lambda: ["P0", "P1", "P2"],
+        description='Priorities whose alerts open incidents, JSON list (add "P3" to open '
+        "incidents for worsening low scores too).",
+    )
+    triage_hysteresis_seconds: int = Field(
+        300,
+        description="An alarm of a condition resolved less than this long ago does not re-open "
+        "it at the same or a lower priority (flapping values).",
+    )
+    mllp_host: str = Field("0.0.0.0", description="Address the HL7 v2 MLLP listener binds.")
+    mllp_port: int = Field(2575, description="Port of the HL7 v2 MLLP listener (0: off).")
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of HealthGuard's own processes."
     )

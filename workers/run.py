@@ -3,22 +3,51 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq_scheduler import Scheduler
 
 from healthguard.settings import get_settings
 from workers.queues import ALL_QUEUES, DEFAULT, redis_connection
 
+SWEEP_JOB_ID = "healthguard-triage-sweep"
+SWEEP_SECONDS = 30
 
-def run_worker(burst: bool = False) -> bool:
+
+def run_worker(burst: bool = False, triage: bool = False) -> bool:
+    """A worker for the general queues (forks per job), or with `triage` the non-forking
+    worker of the triage queue: the hot path never pays a fork per batch."""
     # Import the jobs (and with them SQLAlchemy, the models and the services) once here, so
     # every forked work-horse starts with them loaded instead of importing per job.
-    import workers.jobs  # noqa: F401
+    import workers.jobs
+    import workers.triage
 
     connection = redis_connection()
+    level = get_settings().log_level.upper()
+    if triage:
+        simple = SimpleWorker([workers.triage.TRIAGE_QUEUE], connection=connection)
+        return simple.work(burst=burst, logging_level=level)
     worker = Worker(list(ALL_QUEUES), connection=connection)
-    return worker.work(burst=burst, logging_level=get_settings().log_level.upper())
+    return worker.work(burst=burst, logging_level=level)
+
+
+def schedule_periodic_jobs(scheduler: Scheduler) -> None:
+    """Register the periodic jobs once (idempotent across scheduler restarts)."""
+    from workers.triage import TRIAGE_QUEUE
+
+    for job in scheduler.get_jobs():
+        if job.id == SWEEP_JOB_ID:
+            scheduler.cancel(job)
+    scheduler.schedule(
+        scheduled_time=datetime.now(UTC),
+        func="workers.triage.sweep",
+        interval=SWEEP_SECONDS,
+        repeat=None,
+        id=SWEEP_JOB_ID,
+        queue_name=TRIAGE_QUEUE,
+        result_ttl=60,
+    )
 
 
 def run_scheduler() -> None:
@@ -29,4 +58,5 @@ def run_scheduler() -> None:
         connection=redis_connection(),
         interval=settings.scheduler_interval_seconds,
     )
+    schedule_periodic_jobs(scheduler)
     scheduler.run()

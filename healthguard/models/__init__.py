@@ -10,6 +10,7 @@ from healthguard.models.alerts import Alert, AlertKind
 from healthguard.models.audit import AuditLog
 from healthguard.models.auth import ApiKey, BreakGlassGrant, RefreshToken, UiSession
 from healthguard.models.base import NAMING_CONVENTION, PRIORITIES, utcnow
+from healthguard.models.clinical import AlarmPause, AlarmRule, News2Score
 from healthguard.models.escalation import EscalationPolicy, EscalationStep, TargetKind
 from healthguard.models.hospital import Bed, Room, Ward
 from healthguard.models.incidents import Incident, IncidentEvent, IncidentStatus
@@ -33,6 +34,8 @@ __all__ = [
     "NAMING_CONVENTION",
     "PRIORITIES",
     "Admission",
+    "AlarmPause",
+    "AlarmRule",
     "Alert",
     "AlertKind",
     "ApiKey",
@@ -46,6 +49,7 @@ __all__ = [
     "Incident",
     "IncidentEvent",
     "IncidentStatus",
+    "News2Score",
     "Notification",
     "NotificationStatus",
     "Observation",

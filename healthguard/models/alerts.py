@@ -40,5 +40,18 @@ class Alert(SQLModel, table=True):
     news2_score: int | None = None
     summary: str = Field(max_length=500)
     details: dict[str, Any] = jsonb_field()
+    condition: str = Field(default="", max_length=64, description="Incident grouping key.")
+    dedup_key: str | None = Field(
+        default=None,
+        max_length=300,
+        unique=True,
+        description="patient:rule:observed_at; a retried batch stores the alert once.",
+    )
+    observed_at: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True), description="Of the trigger reading."
+    )
+    suppressed_reason: str | None = Field(
+        default=None, sa_type=sa.Text, description="Why it opened no incident (pause, ...)."
+    )
     created_at: datetime = created_at_field()
     incident_id: uuid.UUID | None = fk("incidents.id", "SET NULL", nullable=True, index=True)

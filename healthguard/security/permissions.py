@@ -24,12 +24,14 @@ class Permission(StrEnum):
     # Patient data (PHI), within the ward scope or through break-the-glass
     PATIENTS_READ = "patients:read"
     BREAK_GLASS = "patients:break_glass"
+    ALARMS_PAUSE = "alarms:pause"
     # Machines (integration keys carry these as scopes)
     INGEST_VITALS = "ingest:vitals"
     EVENTS_WRITE = "events:write"
     # Administration
     INTEGRATION_KEYS_MANAGE = "integration_keys:manage"
     USERS_MANAGE = "users:manage"
+    RULES_MANAGE = "rules:manage"
     # Compliance
     AUDIT_READ = "audit:read"
     AUDIT_EXPORT = "audit:export"
@@ -46,6 +48,7 @@ CLINICAL = frozenset(
         Permission.INCIDENTS_ACKNOWLEDGE,
         Permission.PATIENTS_READ,
         Permission.BREAK_GLASS,
+        Permission.ALARMS_PAUSE,
     }
 )
 
@@ -65,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.BREAK_GLASS,
             Permission.INTEGRATION_KEYS_MANAGE,
             Permission.USERS_MANAGE,
+            Permission.RULES_MANAGE,
         }
     ),
     UserRole.AUDITOR: frozenset(

@@ -1,0 +1,463 @@
+"""NEWS2 (Royal College of Physicians, 2017), exactly as Charts 1, 3 and 4. Pure: no I/O, no
+clock of its own (``news2_from_readings`` takes ``now``).
+
+Rounding (Chart 1 bands are whole numbers, temperature tenths): before scoring, respiration
+rate, SpO2, systolic BP and pulse are rounded to whole numbers and temperature to 0.1 C, half
+away from zero (20.5 -> 21, 35.05 -> 35.1). Rounding works on the shortest decimal text of the
+value (``repr``), so 35.05 is 35.05 and not the binary 35.04999...
+
+Partial scores: a parameter that was not measured scores nothing and is named in ``missing``;
+``partial`` is then true. Because every missing sub-score is >= 0, a partial total is a LOWER
+BOUND of the real one: the risk band is computed from what is present (a partial 7 is certainly
+high), but a partial score is never a confident low one: ``monitoring`` and ``response`` then
+start with "Incomplete score" and ask for the missing observations now. Without ``on_oxygen``
+the air/oxygen row is missing and SpO2 Scale 2 values >= 93 % score as on air (0), again the
+lower bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from healthguard.clinical.vitals import ACVPU, NUMERIC, Parameter, Reading
+
+Risk = Literal["low", "low-medium", "medium", "high"]
+
+# The scored parameters, in Chart 1 order: also the keys of `subscores` and `missing`.
+PARAMETERS: tuple[str, ...] = (
+    "resp_rate",
+    "spo2",
+    "on_oxygen",
+    "systolic_bp",
+    "heart_rate",
+    "consciousness",
+    "temperature_c",
+)
+
+LABELS: dict[str, str] = {
+    "resp_rate": "RR",
+    "spo2": "SpO2",
+    "on_oxygen": "O2",
+    "systolic_bp": "SBP",
+    "heart_rate": "HR",
+    "consciousness": "ACVPU",
+    "temperature_c": "Temp",
+}
+
+MONITORING: dict[str, str] = {
+    "zero": "minimum 12-hourly",
+    "low": "minimum 4-6-hourly",
+    "low-medium": "minimum 1-hourly",
+    "medium": "minimum 1-hourly",
+    "high": "continuous monitoring of vital signs",
+}
+RESPONSE: dict[str, str] = {
+    "zero": "Continue routine NEWS2 monitoring.",
+    "low": (
+        "Inform the registered nurse, who must assess the patient and decide whether "
+        "increased frequency of monitoring or escalation of care is required."
+    ),
+    "low-medium": (
+        "Red score: the registered nurse informs the medical team caring for the patient, "
+        "who will review and decide whether escalation of care is necessary (urgent "
+        "ward-based response)."
+    ),
+    "medium": (
+        "Urgent response: the registered nurse immediately informs the medical team; urgent "
+        "assessment by a clinician or team with core competencies in the care of acutely ill "
+        "patients; provide clinical care in an environment with monitoring facilities."
+    ),
+    "high": (
+        "Emergency response: the registered nurse immediately informs the medical team (at "
+        "least specialist registrar level); emergency assessment by a team with critical-care "
+        "competencies, including airway management; consider transfer to HDU/ICU."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class News2Input:
+    """One set of observations; any parameter may be missing (None)."""
+
+    resp_rate: float | None = None
+    spo2: float | None = None
+    spo2_scale: int = 1
+    on_oxygen: bool | None = None
+    systolic_bp: float | None = None
+    heart_rate: float | None = None
+    consciousness: str | None = None
+    temperature_c: float | None = None
+
+
+@dataclass(frozen=True)
+class News2Result:
+    total: int
+    subscores: dict[str, int | None]  # every key of PARAMETERS; None = not measured
+    red_flag: bool
+    risk: Risk
+    monitoring: str
+    response: str
+    partial: bool
+    missing: tuple[str, ...]
+    values: dict[str, float | str | bool | None] = field(default_factory=dict)  # as scored
+
+    def answer(self) -> dict[str, Any]:
+        """The JSON answer of POST /api/v1/news2 and `healthguard news2`."""
+        return {
+            "total": self.total,
+            "subscores": dict(self.subscores),
+            "red_flag": self.red_flag,
+            "risk": self.risk,
+            "monitoring": self.monitoring,
+            "response": self.response,
+            "partial": self.partial,
+            "missing": list(self.missing),
+        }
+
+    def summary(self) -> str:
+        """Nurse words: "NEWS2 8: RR 26, SpO2 90" (the parameters that score)."""
+        parts = [
+            f"{LABELS[name]} {_show(self.values.get(name))}"
+            for name in PARAMETERS
+            if (self.subscores.get(name) or 0) > 0
+        ]
+        text = f"NEWS2 {self.total}"
+        if self.partial:
+            text += " (partial)"
+        return text + (": " + ", ".join(parts) if parts else "")
+
+
+def _show(value: float | str | bool | None) -> str:
+    if isinstance(value, bool):
+        return "on oxygen" if value else "air"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "?" if value is None else str(value)
+
+
+# --- rounding ----------------------------------------------------------------------------
+
+
+def round_half_away(value: float, places: int = 0) -> float:
+    """Round half away from zero on the value's shortest decimal text (documented above)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    quantum = Decimal(1).scaleb(-places)
+    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+# --- Chart 1 -------------------------------------------------------------------------------
+
+
+def score_resp_rate(rr: float) -> int:
+    rr = round_half_away(rr)
+    if rr <= 8:
+        return 3
+    if rr <= 11:
+        return 1
+    if rr <= 20:
+        return 0
+    if rr <= 24:
+        return 2
+    return 3
+
+
+def score_spo2(spo2: float, scale: int = 1, on_oxygen: bool | None = None) -> int:
+    spo2 = round_half_away(spo2)
+    if scale == 1:
+        if spo2 <= 91:
+            return 3
+        if spo2 <= 93:
+            return 2
+        if spo2 <= 95:
+            return 1
+        return 0
+    if scale != 2:
+        raise ValueError(f"spo2_scale must be 1 or 2, got {scale!r}")
+    if spo2 <= 83:
+        return 3
+    if spo2 <= 85:
+        return 2
+    if spo2 <= 87:
+        return 1
+    if spo2 <= 92 or not on_oxygen:  # 88-92, or >= 93 on air (or air/oxygen unknown)
+        return 0
+    if spo2 <= 94:
+        return 1
+    if spo2 <= 96:
+        return 2
+    return 3
+
+
+def score_on_oxygen(on_oxygen: bool) -> int:
+    return 2 if on_oxygen else 0
+
+
+def score_systolic_bp(sbp: float) -> int:
+    sbp = round_half_away(sbp)
+    if sbp <= 90:
+        return 3
+    if sbp <= 100:
+        return 2
+    if sbp <= 110:
+        return 1
+    if sbp <= 219:
+        return 0
+    return 3
+
+
+def score_heart_rate(hr: float) -> int:
+    hr = round_half_away(hr)
+    if hr <= 40:
+        return 3
+    if hr <= 50:
+        return 1
+    if hr <= 90:
+        return 0
+    if hr <= 110:
+        return 1
+    if hr <= 130:
+        return 2
+    return 3
+
+
+def score_consciousness(acvpu: str) -> int:
+    value = acvpu.strip().upper()
+    if value not in ACVPU:
+        raise ValueError(f"consciousness must be one of {', '.join(ACVPU)}, got {acvpu!r}")
+    return 0 if value == "A" else 3
+
+
+def score_temperature(temp_c: float) -> int:
+    t = round_half_away(temp_c, 1)
+    if t <= 35.0:
+        return 3
+    if t <= 36.0:
+        return 1
+    if t <= 38.0:
+        return 0
+    if t <= 39.0:
+        return 1
+    return 2
+
+
+# --- Charts 3 and 4 --------------------------------------------------------------------------
+
+
+def risk_of(total: int, red_flag: bool) -> Risk:
+    if total >= 7:
+        return "high"
+    if total >= 5:
+        return "medium"
+    if red_flag:
+        return "low-medium"
+    return "low"
+
+
+def score_news2(inp: News2Input) -> News2Result:
+    """Sub-scores, total, red flag, risk, monitoring and response (see the module doc).
+
+    Raises ValueError naming the parameter for a non-finite number, an unknown ACVPU letter
+    or a scale other than 1 or 2; never for any finite number."""
+    if inp.spo2_scale not in (1, 2):
+        raise ValueError(f"spo2_scale must be 1 or 2, got {inp.spo2_scale!r}")
+    values: dict[str, float | str | bool | None] = {}
+    subscores: dict[str, int | None] = {}
+    numeric = {
+        "resp_rate": (inp.resp_rate, score_resp_rate, 0),
+        "systolic_bp": (inp.systolic_bp, score_systolic_bp, 0),
+        "heart_rate": (inp.heart_rate, score_heart_rate, 0),
+        "temperature_c": (inp.temperature_c, score_temperature, 1),
+    }
+    for name in PARAMETERS:
+        if name in numeric:
+            raw, scorer, places = numeric[name]
+            if raw is None:
+                subscores[name], values[name] = None, None
+                continue
+            _check_number(name, raw)
+            subscores[name] = scorer(raw)
+            values[name] = round_half_away(raw, places)
+        elif name == "spo2":
+            if inp.spo2 is None:
+                subscores[name], values[name] = None, None
+                continue
+            _check_number(name, inp.spo2)
+            subscores[name] = score_spo2(inp.spo2, inp.spo2_scale, inp.on_oxygen)
+            values[name] = round_half_away(inp.spo2)
+        elif name == "on_oxygen":
+            subscores[name] = None if inp.on_oxygen is None else score_on_oxygen(inp.on_oxygen)
+            values[name] = inp.on_oxygen
+        else:  # consciousness
+            if inp.consciousness is None:
+                subscores[name], values[name] = None, None
+                continue
+            subscores[name] = score_consciousness(inp.consciousness)
+            values[name] = inp.consciousness.strip().upper()
+    present = [s for s in subscores.values() if s is not None]
+    total = sum(present)
+    red_flag = any(s == 3 for s in present)
+    risk = risk_of(total, red_flag)
+    missing = tuple(name for name in PARAMETERS if subscores[name] is None)
+    band = "zero" if total == 0 and risk == "low" else risk
+    monitoring, response = MONITORING[band], RESPONSE[band]
+    if missing:
+        names = ", ".join(missing)
+        lead = (
+            f"Incomplete score: {names} not measured, so the total {total} is a lower bound. "
+            "Measure the missing parameters now."
+        )
+        response = f"{lead} Until then: {response}"
+        monitoring = f"Incomplete score: measure {names} now; then {monitoring}"
+    return News2Result(
+        total=total,
+        subscores=subscores,
+        red_flag=red_flag,
+        risk=risk,
+        monitoring=monitoring,
+        response=response,
+        partial=bool(missing),
+        missing=missing,
+        values=values,
+    )
+
+
+def _check_number(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+# --- from stored readings -------------------------------------------------------------------
+
+_NUMERIC_READING = {
+    Parameter.RESP_RATE.value: "resp_rate",
+    Parameter.SPO2.value: "spo2",
+    Parameter.SYSTOLIC_BP.value: "systolic_bp",
+    Parameter.HEART_RATE.value: "heart_rate",
+    Parameter.TEMPERATURE_C.value: "temperature_c",
+}
+
+
+def freshest_values(
+    readings: Iterable[Reading], now: datetime, freshness: timedelta
+) -> dict[str, tuple[Reading, float | str | bool]]:
+    """The freshest usable reading of each NEWS2 parameter observed in [now - freshness, now].
+
+    Readings may arrive in any order: the choice is by observed_at (a tie keeps the later one
+    in the input). Readings observed after `now` are not used."""
+    since = now - freshness
+    best: dict[str, tuple[Reading, float | str | bool]] = {}
+    for reading in readings:
+        if not since <= reading.observed_at <= now:
+            continue
+        value: float | str | bool | None = None
+        name = reading.parameter
+        if name in _NUMERIC_READING:
+            if reading.value is not None and math.isfinite(reading.value):
+                value = reading.value
+        elif name == Parameter.ON_OXYGEN.value:
+            if reading.value is not None:
+                value = reading.value >= 0.5
+        elif name == Parameter.CONSCIOUSNESS.value:
+            text = (reading.value_text or "").strip().upper()
+            if text in ACVPU:
+                value = text
+        if value is None:
+            continue
+        current = best.get(name)
+        if current is None or reading.observed_at >= current[0].observed_at:
+            best[name] = (reading, value)
+    return best
+
+
+def news2_from_readings(
+    readings: Iterable[Reading],
+    now: datetime,
+    freshness: timedelta,
+    spo2_scale: int = 1,
+) -> News2Result:
+    """NEWS2 of one patient from the freshest value of each parameter within `freshness`."""
+    fresh = freshest_values(readings, now, freshness)
+
+    def number(name: str) -> float | None:
+        got = fresh.get(name)
+        return None if got is None else float(got[1])
+
+    oxygen = fresh.get(Parameter.ON_OXYGEN.value)
+    consciousness = fresh.get(Parameter.CONSCIOUSNESS.value)
+    return score_news2(
+        News2Input(
+            resp_rate=number("resp_rate"),
+            spo2=number("spo2"),
+            spo2_scale=spo2_scale,
+            on_oxygen=None if oxygen is None else bool(oxygen[1]),
+            systolic_bp=number("systolic_bp"),
+            heart_rate=number("heart_rate"),
+            consciousness=None if consciousness is None else str(consciousness[1]),
+            temperature_c=number("temperature_c"),
+        )
+    )
+
+
+def latest_observed_at(
+    readings: Iterable[Reading], now: datetime, freshness: timedelta
+) -> datetime | None:
+    """observed_at of the freshest reading a NEWS2 score from these readings uses."""
+    fresh = freshest_values(readings, now, freshness)
+    return max((r.observed_at for r, _ in fresh.values()), default=None)
+
+
+# --- the request body of POST /api/v1/news2 and `healthguard news2` ---------------------------
+
+
+def _range(parameter: Parameter) -> Any:
+    spec = NUMERIC[parameter]
+    return Field(
+        default=None,
+        ge=spec.low,
+        le=spec.high,
+        strict=True,
+        description=f"{spec.label}, {spec.unit} (plausible {spec.low:g}-{spec.high:g})",
+    )
+
+
+class News2Body(BaseModel):
+    """Any subset of the NEWS2 parameters (at least one); unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resp_rate: Annotated[float | None, _range(Parameter.RESP_RATE)] = None
+    spo2: Annotated[float | None, _range(Parameter.SPO2)] = None
+    spo2_scale: Literal[1, 2] = Field(
+        default=1, description="2 only for confirmed hypercapnic respiratory failure"
+    )
+    on_oxygen: bool | None = Field(default=None, strict=True)
+    systolic_bp: Annotated[float | None, _range(Parameter.SYSTOLIC_BP)] = None
+    heart_rate: Annotated[float | None, _range(Parameter.HEART_RATE)] = None
+    consciousness: Literal["A", "C", "V", "P", "U"] | None = None
+    temperature_c: Annotated[float | None, _range(Parameter.TEMPERATURE_C)] = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> News2Body:
+        if all(getattr(self, name) is None for name in PARAMETERS):
+            raise ValueError(f"holds none of the NEWS2 parameters ({', '.join(PARAMETERS)})")
+        return self
+
+    def to_input(self) -> News2Input:
+        return News2Input(
+            resp_rate=self.resp_rate,
+            spo2=self.spo2,
+            spo2_scale=self.spo2_scale,
+            on_oxygen=self.on_oxygen,
+            systolic_bp=self.systolic_bp,
+            heart_rate=self.heart_rate,
+            consciousness=self.consciousness,
+            temperature_c=self.temperature_c,
+        )

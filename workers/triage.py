@@ -1,0 +1,459 @@
+"""The triage worker: score dirty patients in batches, record alerts, open/update incidents.
+
+Hot path: ingest stores readings in Postgres (durable) and marks the patients dirty in a
+Redis set; one drain job at a time takes up to BATCH patients, scores them all in ONE
+transaction (a handful of queries for the whole batch, no query per reading) and publishes
+the changes after commit. Never one RQ job per reading; the triage queue runs on a
+non-forking worker (`healthguard worker --triage`).
+
+Crash safety: patients taken from the dirty set are kept in a "processing" sorted set until
+their batch commits; a sweep puts back any left behind by a killed worker. A retried batch
+creates no duplicate: alerts carry a unique dedup key (patient, rule, trigger time), NEWS2
+scores are unique per (patient, observed_at), incidents are unique per open
+(patient, condition); a finding whose alert already exists is not acted on again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from healthguard.clinical.rules import PatientWindow, evaluate
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from healthguard.alarms.pauses import active_pauses
+from healthguard.alarms.rules import cached_rules
+from healthguard.clinical import triage
+from healthguard.clinical.news2 import news2_from_readings
+from healthguard.clinical.vitals import Reading
+from healthguard.db import session_scope
+from healthguard.incidents.service import open_incident
+from healthguard.models import (
+    Admission,
+    Alert,
+    Bed,
+    Incident,
+    IncidentEvent,
+    News2Score,
+    Observation,
+    Patient,
+    Ward,
+)
+from healthguard.models.incidents import IncidentStatus
+from healthguard.realtime import ChangeEvent, publish_change
+from healthguard.security.audit import record_audit
+from healthguard.settings import get_settings
+from workers.queues import redis_connection
+
+log = logging.getLogger(__name__)
+
+TRIAGE_QUEUE = "triage"
+DIRTY = "healthguard:triage:dirty"
+PROCESSING = "healthguard:triage:processing"
+PENDING = "healthguard:triage:pending"
+BATCH = 500
+LOOKBACK = timedelta(minutes=30)  # the longest rule window
+NEWS2_HISTORY = timedelta(hours=6)
+STALE_PROCESSING_SECONDS = 60
+
+
+# --- producers -----------------------------------------------------------------------------
+
+
+def request_scoring(patient_ids: set[uuid.UUID], client: redis.Redis | None = None) -> None:
+    """Mark patients dirty and make sure one drain job is queued (call after commit)."""
+    if not patient_ids:
+        return
+    client = client or redis_connection()
+    client.sadd(DIRTY, *(str(p) for p in patient_ids))
+    _ensure_drain_job(client)
+
+
+def _ensure_drain_job(client: redis.Redis) -> None:
+    if client.set(PENDING, "1", nx=True, ex=120):
+        from rq import Queue
+
+        Queue(TRIAGE_QUEUE, connection=client).enqueue(
+            "workers.triage.drain_dirty_patients", job_timeout=300, result_ttl=60
+        )
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+def drain_dirty_patients(max_batches: int = 1000) -> int:
+    """Score dirty patients batch by batch until none are left. Returns patients scored."""
+    client = redis_connection()
+    scored = 0
+    try:
+        for _ in range(max_batches):
+            ids = client.spop(DIRTY, BATCH) or []
+            if not ids:
+                break
+            now_epoch = time.time()
+            client.zadd(PROCESSING, {i: now_epoch for i in ids})
+            patient_ids = [uuid.UUID(i.decode() if isinstance(i, bytes) else i) for i in ids]
+            changes = score_patients(patient_ids, now=datetime.now(UTC), client=client)
+            client.zrem(PROCESSING, *ids)
+            for change in changes:
+                publish_change(client, change)
+            scored += len(patient_ids)
+    finally:
+        # Release the "a job is queued" flag, then look again: whichever of us and a producer
+        # comes second queues the next job, so no dirty patient is ever left without one.
+        client.delete(PENDING)
+        if client.scard(DIRTY):
+            _ensure_drain_job(client)
+    return scored
+
+
+def sweep(now: datetime | None = None) -> int:
+    """Scheduled: put back patients a killed worker left in processing, and score monitored
+    patients whose monitor has gone silent (the silent-monitor rule needs no new reading)."""
+    client = redis_connection()
+    stale = client.zrangebyscore(PROCESSING, "-inf", time.time() - STALE_PROCESSING_SECONDS)
+    if stale:
+        client.sadd(DIRTY, *stale)
+        client.zrem(PROCESSING, *stale)
+    now = now or datetime.now(UTC)
+    with session_scope() as session:
+        silent = monitored_patients(session, now=now)
+    if silent:
+        client.sadd(DIRTY, *(str(p) for p in silent))
+    if stale or silent:
+        _ensure_drain_job(client)
+    return len(stale) + len(silent)
+
+
+def monitored_patients(session: Session, *, now: datetime) -> list[uuid.UUID]:
+    """Admitted patients with any reading in the last 24 h (a monitor is attached)."""
+    since = now - timedelta(hours=24)
+    rows = session.exec(
+        select(Admission.patient_id)
+        .where(col(Admission.discharged_at).is_(None))
+        .where(
+            sa.exists().where(
+                Observation.patient_id == Admission.patient_id,  # type: ignore[arg-type]
+                col(Observation.observed_at) >= since,
+            )
+        )
+    ).all()
+    return list(rows)
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+@dataclass
+class PatientContext:
+    patient_id: uuid.UUID
+    spo2_scale: int = 1
+    ward_code: str | None = None
+    bed_label: str | None = None
+    readings: list[Reading] = field(default_factory=list)
+    news2_history: list[tuple[datetime, int, bool]] = field(default_factory=list)
+
+
+def score_patients(
+    patient_ids: list[uuid.UUID], *, now: datetime, client: redis.Redis
+) -> list[ChangeEvent]:
+    """Score one batch in one transaction; the change events to publish after commit."""
+    settings = get_settings()
+    changes: list[ChangeEvent] = []
+    with session_scope() as session:
+        rules = cached_rules(client, session, now=now)
+        contexts = load_contexts(session, patient_ids, now=now)
+        open_by_patient = open_incidents(session, patient_ids)
+        resolved_by_patient = recently_resolved(session, patient_ids, now=now)
+        pauses = active_pauses(session, patient_ids, now=now)
+        for ctx in contexts.values():
+            news2 = news2_from_readings(
+                ctx.readings,
+                now=now,
+                freshness=timedelta(seconds=settings.news2_freshness_seconds),
+                spo2_scale=ctx.spo2_scale,
+            )
+            last_at = max((r.observed_at for r in ctx.readings), default=None)
+            if last_at is not None and (news2.total or not news2.partial or news2.subscores):
+                _store_news2(session, ctx.patient_id, last_at, news2, now)
+                if not ctx.news2_history or ctx.news2_history[-1][0] != last_at:
+                    ctx.news2_history.append((last_at, news2.total, news2.partial))
+            window = PatientWindow(
+                patient_id=ctx.patient_id,
+                readings=ctx.readings,
+                news2_history=ctx.news2_history,
+                spo2_scale=ctx.spo2_scale,
+                now=now,
+                last_reading_at=last_at,
+                monitored=True,
+            )
+            findings = evaluate(rules, window)
+            fresh = [f for f in findings if _record_alert(session, ctx, f, now)]
+            if not fresh:
+                continue
+            pause = pauses.get(ctx.patient_id)
+            actions = triage.decide(
+                fresh,
+                open_incidents=open_by_patient.get(ctx.patient_id, {}),
+                recently_resolved=resolved_by_patient.get(ctx.patient_id, {}),
+                pause=(
+                    triage.PauseState(until=pause.ends_at, reason=pause.reason) if pause else None
+                ),
+                now=now,
+                open_from=set(settings.triage_open_priorities),
+                hysteresis=timedelta(seconds=settings.triage_hysteresis_seconds),
+            )
+            for action in actions:
+                change = apply_action(session, ctx, action, now)
+                if change is not None:
+                    changes.append(change)
+    return changes
+
+
+def load_contexts(
+    session: Session, patient_ids: list[uuid.UUID], *, now: datetime
+) -> dict[uuid.UUID, PatientContext]:
+    contexts = {pid: PatientContext(pid) for pid in patient_ids}
+    placement = session.execute(
+        sa.select(Patient.id, Patient.spo2_scale, Ward.code, Bed.label)
+        .select_from(Patient)
+        .join(
+            Admission,
+            sa.and_(
+                Admission.patient_id == Patient.id,  # type: ignore[arg-type]
+                col(Admission.discharged_at).is_(None),
+            ),
+            isouter=True,
+        )
+        .join(Bed, Bed.id == Admission.bed_id, isouter=True)  # type: ignore[arg-type]
+        .join(Ward, Ward.id == Bed.ward_id, isouter=True)  # type: ignore[arg-type]
+        .where(col(Patient.id).in_(patient_ids))
+    ).all()
+    for pid, scale, ward_code, bed_label in placement:
+        ctx = contexts[pid]
+        ctx.spo2_scale, ctx.ward_code, ctx.bed_label = scale, ward_code, bed_label
+    for pid in [p for p in contexts if p not in {row[0] for row in placement}]:
+        contexts.pop(pid)  # a patient removed meanwhile: nothing to score
+    obs = Observation.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(
+            obs.c.patient_id,
+            obs.c.parameter,
+            obs.c.value,
+            obs.c.value_text,
+            obs.c.unit,
+            obs.c.source,
+            obs.c.observed_at,
+        )
+        .where(obs.c.patient_id.in_(list(contexts)), obs.c.observed_at >= now - LOOKBACK)
+        .order_by(obs.c.observed_at)
+    ).all()
+    for pid, parameter, value, text, unit, source, observed_at in rows:
+        contexts[pid].readings.append(
+            Reading(pid, parameter, value, text, unit, source, observed_at)
+        )
+    history = session.execute(
+        sa.select(
+            News2Score.patient_id, News2Score.observed_at, News2Score.total, News2Score.partial
+        )
+        .where(
+            col(News2Score.patient_id).in_(list(contexts)),
+            col(News2Score.observed_at) >= now - NEWS2_HISTORY,
+        )
+        .order_by(col(News2Score.observed_at))
+    ).all()
+    for pid, observed_at, total, partial in history:
+        contexts[pid].news2_history.append((observed_at, total, partial))
+    return contexts
+
+
+def _condition_of(dedup_key: str | None) -> str:
+    return (dedup_key or "").split(":", 1)[1] if dedup_key and ":" in dedup_key else ""
+
+
+def open_incidents(
+    session: Session, patient_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, triage.OpenIncidentState]]:
+    result: dict[uuid.UUID, dict[str, triage.OpenIncidentState]] = defaultdict(dict)
+    rows = session.exec(
+        select(Incident).where(
+            col(Incident.patient_id).in_(patient_ids),
+            col(Incident.status) != IncidentStatus.RESOLVED.value,
+            col(Incident.source) == "triage",
+        )
+    ).all()
+    for incident in rows:
+        assert incident.patient_id is not None
+        result[incident.patient_id][_condition_of(incident.dedup_key)] = triage.OpenIncidentState(
+            incident_id=incident.id, priority=incident.priority, opened_at=incident.opened_at
+        )
+    return result
+
+
+def recently_resolved(
+    session: Session, patient_ids: list[uuid.UUID], *, now: datetime
+) -> dict[uuid.UUID, dict[str, tuple[datetime, str]]]:
+    window = timedelta(seconds=get_settings().triage_hysteresis_seconds)
+    result: dict[uuid.UUID, dict[str, tuple[datetime, str]]] = defaultdict(dict)
+    rows = session.exec(
+        select(Incident).where(
+            col(Incident.patient_id).in_(patient_ids),
+            col(Incident.status) == IncidentStatus.RESOLVED.value,
+            col(Incident.source) == "triage",
+            col(Incident.resolved_at) >= now - window,
+        )
+    ).all()
+    for incident in rows:
+        assert incident.patient_id is not None and incident.resolved_at is not None
+        result[incident.patient_id][_condition_of(incident.dedup_key)] = (
+            incident.resolved_at,
+            incident.priority,
+        )
+    return result
+
+
+def _store_news2(session: Session, pid: uuid.UUID, at: datetime, news2: Any, now: datetime) -> None:
+    session.execute(
+        insert(News2Score)
+        .values(
+            patient_id=pid,
+            observed_at=at,
+            computed_at=now,
+            total=news2.total,
+            partial=news2.partial,
+            risk=news2.risk,
+            subscores=dict(news2.subscores),
+        )
+        .on_conflict_do_nothing(index_elements=["patient_id", "observed_at"])
+    )
+
+
+def _record_alert(session: Session, ctx: PatientContext, finding: Any, now: datetime) -> bool:
+    """Store the alert of a finding; False when it was stored before (a retried batch)."""
+    dedup = f"{ctx.patient_id}:{finding.rule_key}:{finding.observed_at.isoformat()}"
+    ward_id = None
+    if ctx.ward_code:
+        ward_id = session.exec(select(Ward.id).where(Ward.code == ctx.ward_code)).first()
+    result = session.execute(
+        insert(Alert)
+        .values(
+            id=uuid.uuid4(),
+            patient_id=ctx.patient_id,
+            ward_id=ward_id,
+            priority=finding.priority,
+            kind=finding.kind,
+            rule=finding.rule_key,
+            news2_score=finding.evidence.get("news2_total"),
+            summary=finding.summary[:500],
+            details=finding.evidence,
+            condition=finding.condition,
+            dedup_key=dedup,
+            observed_at=finding.observed_at,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _alert_for(session: Session, ctx: PatientContext, finding: Any) -> Alert | None:
+    dedup = f"{ctx.patient_id}:{finding.rule_key}:{finding.observed_at.isoformat()}"
+    return session.exec(select(Alert).where(Alert.dedup_key == dedup)).first()
+
+
+def apply_action(
+    session: Session, ctx: PatientContext, action: Any, now: datetime
+) -> ChangeEvent | None:
+    """Carry out one triage decision; the change event to publish after commit, if any."""
+    finding = action.finding
+    alert = _alert_for(session, ctx, finding)
+    if isinstance(action, triage.Suppress):
+        if alert is not None:
+            alert.suppressed_reason = action.reason
+            session.add(alert)
+        return None
+    if isinstance(action, triage.OpenIncident):
+        dedup = f"{ctx.patient_id}:{action.condition}"
+        try:
+            with session.begin_nested():  # another batch may have opened it meanwhile
+                incident = open_incident(
+                    session,
+                    title=action.title,
+                    priority=action.priority,
+                    now=now,
+                    summary=finding.summary,
+                    ward_code=ctx.ward_code,
+                    bed_label=ctx.bed_label,
+                    source="triage",
+                    actor="triage",
+                    dedup_key=dedup,
+                )
+                incident.patient_id = ctx.patient_id
+                session.add(incident)
+            kind = "incident.opened"
+        except IntegrityError:
+            existing = session.exec(
+                select(Incident).where(
+                    Incident.dedup_key == dedup,
+                    col(Incident.status) != IncidentStatus.RESOLVED.value,
+                )
+            ).first()
+            if existing is None:
+                raise
+            incident = existing
+            _event(session, incident, now, "evidence", finding.summary, finding)
+            kind = "incident.updated"
+    else:
+        found = session.get(Incident, action.incident_id)
+        if found is None:
+            return None
+        incident = found
+        if isinstance(action, triage.UpgradeIncident):
+            old = incident.priority
+            incident.priority = action.to_priority
+            incident.version += 1
+            incident.updated_at = now
+            session.add(incident)
+            _event(
+                session,
+                incident,
+                now,
+                "upgraded",
+                f"{old} -> {incident.priority}: {finding.summary}",
+                finding,
+            )
+            record_audit(session, actor="triage", action="incident.updated", record_type="incident",
+                         record_id=str(incident.id), now=now,
+                         details={"priority": {"from": old, "to": incident.priority}})  # fmt: skip
+            kind = "incident.upgraded"
+        else:
+            _event(session, incident, now, "evidence", finding.summary, finding)
+            kind = "incident.updated"
+    if alert is not None:
+        alert.incident_id = incident.id
+        session.add(alert)
+    return ChangeEvent(kind=kind, entity_id=str(incident.id), ward_code=ctx.ward_code)
+
+
+def _event(
+    session: Session, incident: Incident, now: datetime, kind: str, message: str, finding: Any
+) -> None:
+    session.add(
+        IncidentEvent(
+            incident_id=incident.id,
+            at=now,
+            kind=kind,
+            actor="triage",
+            message=message[:2000],
+            data={"rule": finding.rule_key, "evidence": finding.evidence},
+        )
+    )
