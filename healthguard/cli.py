@@ -9,6 +9,8 @@
     healthguard user create|reset-password|lock|unlock   manage sign-in accounts
     healthguard keys rotate                               re-encrypt patient data with the new key
     healthguard audit verify|export                       check or export the audit log
+    healthguard mllp       the HL7 v2 (ORU^R01) listener over MLLP
+    healthguard news2      score NEWS2 for each JSON line on stdin
 
 Expected failures print one clear paragraph and exit non-zero; never a traceback.
 """
@@ -229,6 +231,9 @@ def cmd_up(settings: Settings) -> int:
         supervisor.spawn("triage worker", [*hg, "worker", "--triage"], env, cwd=str(PROJECT_ROOT))
         supervisor.spawn("scheduler", [*hg, "scheduler"], env, cwd=str(PROJECT_ROOT))
         say(f"  Started {settings.rq_workers} worker(s), the triage worker and the scheduler.")
+        if settings.mllp_port:
+            supervisor.spawn("HL7 listener", [*hg, "mllp"], env, cwd=str(PROJECT_ROOT))
+            say(f"  HL7 v2 over MLLP listening on port {settings.mllp_port}.")
         say("  Building and starting the web app (the first build takes a minute)…")
         supervisor.spawn("web", web_argv(settings), env, cwd=str(PROJECT_ROOT))
         if wait_for_web(settings, supervisor):
@@ -413,6 +418,19 @@ def _staff_id(session: Session, name: str) -> uuid.UUID:
     return staff.id
 
 
+def cmd_mllp(settings: Settings, args: argparse.Namespace) -> int:
+    from healthguard.ingest.mllp import cmd_mllp as serve
+
+    check_keys(settings)
+    return serve(settings, args.host or settings.mllp_host, args.port or settings.mllp_port)
+
+
+def cmd_news2(settings: Settings, args: argparse.Namespace) -> int:
+    from healthguard.clinical.news2_cli import run_news2_lines
+
+    return run_news2_lines(sys.stdin, sys.stdout)
+
+
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     from healthguard.security.rotation import cmd_keys_rotate
 
@@ -472,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--password-stdin", action="store_true", help="read the password from standard input"
         )
 
+    mllp = sub.add_parser("mllp", help="the HL7 v2 ORU^R01 listener over MLLP")
+    mllp.add_argument("--host", help="address to bind (default HEALTHGUARD_MLLP_HOST)")
+    mllp.add_argument("--port", type=int, help="port (default HEALTHGUARD_MLLP_PORT, 2575)")
+    sub.add_parser("news2", help="score NEWS2 for each JSON object on stdin, one per line")
+
     keys = sub.add_parser("keys", help="patient-data encryption keys")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     rotate = keys_sub.add_parser("rotate", help="re-encrypt everything under the current key")
@@ -503,6 +526,8 @@ COMMANDS: dict[str, Callable[..., int]] = {
 WITH_ARGS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "user": cmd_user,
     "keys": cmd_keys,
+    "mllp": cmd_mllp,
+    "news2": cmd_news2,
     "audit": cmd_audit,
 }
 
@@ -511,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
-        if args.command != "doctor":
+        if args.command not in ("doctor", "news2"):
             settings.require_secrets()
         if args.command == "worker":
             return cmd_worker(settings, burst=args.burst, triage=args.triage)

@@ -21,11 +21,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import redis
 import sqlalchemy as sa
-from healthguard.clinical.rules import PatientWindow, evaluate
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -34,6 +33,7 @@ from healthguard.alarms.pauses import active_pauses
 from healthguard.alarms.rules import cached_rules
 from healthguard.clinical import triage
 from healthguard.clinical.news2 import news2_from_readings
+from healthguard.clinical.rules import Finding, PatientWindow, evaluate
 from healthguard.clinical.vitals import Reading
 from healthguard.db import session_scope
 from healthguard.incidents.service import open_incident
@@ -63,7 +63,9 @@ PENDING = "healthguard:triage:pending"
 BATCH = 500
 LOOKBACK = timedelta(minutes=30)  # the longest rule window
 NEWS2_HISTORY = timedelta(hours=6)
+SILENT_HORIZON = timedelta(hours=24)  # a monitor silent for longer is taken as removed
 STALE_PROCESSING_SECONDS = 60
+NEWS2_SUSTAIN = timedelta(seconds=15)
 
 
 # --- producers -----------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def drain_dirty_patients(max_batches: int = 1000) -> int:
     scored = 0
     try:
         for _ in range(max_batches):
-            ids = client.spop(DIRTY, BATCH) or []
+            ids = cast(list[bytes], client.spop(DIRTY, BATCH) or [])
             if not ids:
                 break
             now_epoch = time.time()
@@ -120,7 +122,10 @@ def sweep(now: datetime | None = None) -> int:
     """Scheduled: put back patients a killed worker left in processing, and score monitored
     patients whose monitor has gone silent (the silent-monitor rule needs no new reading)."""
     client = redis_connection()
-    stale = client.zrangebyscore(PROCESSING, "-inf", time.time() - STALE_PROCESSING_SECONDS)
+    stale = cast(
+        list[bytes],
+        client.zrangebyscore(PROCESSING, "-inf", time.time() - STALE_PROCESSING_SECONDS),
+    )
     if stale:
         client.sadd(DIRTY, *stale)
         client.zrem(PROCESSING, *stale)
@@ -136,7 +141,7 @@ def sweep(now: datetime | None = None) -> int:
 
 def monitored_patients(session: Session, *, now: datetime) -> list[uuid.UUID]:
     """Admitted patients with any reading in the last 24 h (a monitor is attached)."""
-    since = now - timedelta(hours=24)
+    since = now - SILENT_HORIZON
     rows = session.exec(
         select(Admission.patient_id)
         .where(col(Admission.discharged_at).is_(None))
@@ -160,6 +165,7 @@ class PatientContext:
     ward_code: str | None = None
     bed_label: str | None = None
     readings: list[Reading] = field(default_factory=list)
+    last_reading_at: datetime | None = None
     news2_history: list[tuple[datetime, int, bool]] = field(default_factory=list)
 
 
@@ -175,14 +181,17 @@ def score_patients(
         open_by_patient = open_incidents(session, patient_ids)
         resolved_by_patient = recently_resolved(session, patient_ids, now=now)
         pauses = active_pauses(session, patient_ids, now=now)
+        freshness = timedelta(seconds=settings.news2_freshness_seconds)
         for ctx in contexts.values():
+            # Scored like the alarms are (a brief probe dip is not the patient's score).
             news2 = news2_from_readings(
                 ctx.readings,
                 now=now,
-                freshness=timedelta(seconds=settings.news2_freshness_seconds),
+                freshness=freshness,
                 spo2_scale=ctx.spo2_scale,
+                sustain=NEWS2_SUSTAIN,
             )
-            last_at = max((r.observed_at for r in ctx.readings), default=None)
+            last_at = ctx.last_reading_at
             if last_at is not None and (news2.total or not news2.partial or news2.subscores):
                 _store_news2(session, ctx.patient_id, last_at, news2, now)
                 if not ctx.news2_history or ctx.news2_history[-1][0] != last_at:
@@ -194,7 +203,9 @@ def score_patients(
                 spo2_scale=ctx.spo2_scale,
                 now=now,
                 last_reading_at=last_at,
-                monitored=True,
+                monitored=last_at is not None,
+                news2_freshness=freshness,
+                news2_sustain=NEWS2_SUSTAIN,
             )
             findings = evaluate(rules, window)
             fresh = [f for f in findings if _record_alert(session, ctx, f, now)]
@@ -223,19 +234,20 @@ def load_contexts(
     session: Session, patient_ids: list[uuid.UUID], *, now: datetime
 ) -> dict[uuid.UUID, PatientContext]:
     contexts = {pid: PatientContext(pid) for pid in patient_ids}
+    columns: list[Any] = [Patient.id, Patient.spo2_scale, Ward.code, Bed.label]
     placement = session.execute(
-        sa.select(Patient.id, Patient.spo2_scale, Ward.code, Bed.label)
+        sa.select(*columns)
         .select_from(Patient)
         .join(
             Admission,
             sa.and_(
-                Admission.patient_id == Patient.id,  # type: ignore[arg-type]
+                col(Admission.patient_id) == col(Patient.id),
                 col(Admission.discharged_at).is_(None),
             ),
             isouter=True,
         )
-        .join(Bed, Bed.id == Admission.bed_id, isouter=True)  # type: ignore[arg-type]
-        .join(Ward, Ward.id == Bed.ward_id, isouter=True)  # type: ignore[arg-type]
+        .join(Bed, col(Bed.id) == col(Admission.bed_id), isouter=True)
+        .join(Ward, col(Ward.id) == col(Bed.ward_id), isouter=True)
         .where(col(Patient.id).in_(patient_ids))
     ).all()
     for pid, scale, ward_code, bed_label in placement:
@@ -261,10 +273,22 @@ def load_contexts(
         contexts[pid].readings.append(
             Reading(pid, parameter, value, text, unit, source, observed_at)
         )
+    # The newest reading of each patient however old: a silent monitor is itself an alarm.
+    latest = session.execute(
+        sa.select(obs.c.patient_id, sa.func.max(obs.c.observed_at))
+        .where(obs.c.patient_id.in_(list(contexts)), obs.c.observed_at >= now - SILENT_HORIZON)
+        .group_by(obs.c.patient_id)
+    ).all()
+    for pid, last in latest:
+        contexts[pid].last_reading_at = last
+    history_columns: list[Any] = [
+        News2Score.patient_id,
+        News2Score.observed_at,
+        News2Score.total,
+        News2Score.partial,
+    ]
     history = session.execute(
-        sa.select(
-            News2Score.patient_id, News2Score.observed_at, News2Score.total, News2Score.partial
-        )
+        sa.select(*history_columns)
         .where(
             col(News2Score.patient_id).in_(list(contexts)),
             col(News2Score.observed_at) >= now - NEWS2_HISTORY,
@@ -337,9 +361,16 @@ def _store_news2(session: Session, pid: uuid.UUID, at: datetime, news2: Any, now
     )
 
 
-def _record_alert(session: Session, ctx: PatientContext, finding: Any, now: datetime) -> bool:
+def alert_key(ctx: PatientContext, finding: Finding) -> str:
+    """Unique per patient, rule, condition and trigger time: a retried batch stores the same
+    alert once; two technical alarms of one rule at one time stay two alerts."""
+    at = finding.observed_at.isoformat()
+    return f"{ctx.patient_id}:{finding.rule_key}:{finding.condition}:{at}"
+
+
+def _record_alert(session: Session, ctx: PatientContext, finding: Finding, now: datetime) -> bool:
     """Store the alert of a finding; False when it was stored before (a retried batch)."""
-    dedup = f"{ctx.patient_id}:{finding.rule_key}:{finding.observed_at.isoformat()}"
+    dedup = alert_key(ctx, finding)
     ward_id = None
     if ctx.ward_code:
         ward_id = session.exec(select(Ward.id).where(Ward.code == ctx.ward_code)).first()
@@ -365,9 +396,8 @@ def _record_alert(session: Session, ctx: PatientContext, finding: Any, now: date
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _alert_for(session: Session, ctx: PatientContext, finding: Any) -> Alert | None:
-    dedup = f"{ctx.patient_id}:{finding.rule_key}:{finding.observed_at.isoformat()}"
-    return session.exec(select(Alert).where(Alert.dedup_key == dedup)).first()
+def _alert_for(session: Session, ctx: PatientContext, finding: Finding) -> Alert | None:
+    return session.exec(select(Alert).where(Alert.dedup_key == alert_key(ctx, finding))).first()
 
 
 def apply_action(

@@ -9,6 +9,7 @@ import logging
 import uuid
 from dataclasses import asdict
 from datetime import datetime
+from typing import cast
 
 import redis
 from sqlalchemy.dialects.postgresql import insert
@@ -67,7 +68,7 @@ def load_rules(session: Session) -> list[Rule]:
 def cached_rules(client: redis.Redis, session: Session, *, now: datetime) -> list[Rule]:
     """The enabled rules, from Redis when cached, else from Postgres (and cache them)."""
     try:
-        raw = client.get(CACHE_KEY)
+        raw = cast(bytes | None, client.get(CACHE_KEY))
     except redis.RedisError:
         raw = None
     if raw:

@@ -8,13 +8,18 @@ from starlette.routing import compile_path
 
 from healthguard import __version__
 from healthguard.api import (
+    alarm_pauses,
+    alarm_rules,
     audit,
     auth,
     docs,
+    fhir,
     health,
     incidents,
     integration_keys,
+    news2,
     patients,
+    vitals,
     wards,
 )
 from healthguard.api.errors import error_body, install_error_handlers
@@ -47,6 +52,11 @@ def build_api() -> FastAPI:
     api.include_router(patients.router, prefix=API_PREFIX)
     api.include_router(integration_keys.router, prefix=API_PREFIX)
     api.include_router(audit.router, prefix=API_PREFIX)
+    api.include_router(vitals.router, prefix=API_PREFIX)
+    api.include_router(fhir.router, prefix=API_PREFIX)
+    api.include_router(alarm_rules.router, prefix=API_PREFIX)
+    api.include_router(alarm_pauses.router, prefix=API_PREFIX)
+    api.include_router(news2.router, prefix=API_PREFIX)
     api.include_router(docs.router, prefix=API_PREFIX)
     api.include_router(not_found_router)
     return api

@@ -124,7 +124,7 @@ class News2Result:
     def summary(self) -> str:
         """Nurse words: "NEWS2 8: RR 26, SpO2 90" (the parameters that score)."""
         parts = [
-            f"{LABELS[name]} {_show(self.values.get(name))}"
+            "on O2" if name == "on_oxygen" else f"{LABELS[name]} {_show(self.values.get(name))}"
             for name in PARAMETERS
             if (self.subscores.get(name) or 0) > 0
         ]
@@ -382,28 +382,78 @@ def news2_from_readings(
     now: datetime,
     freshness: timedelta,
     spo2_scale: int = 1,
+    *,
+    sustain: timedelta = timedelta(0),
 ) -> News2Result:
-    """NEWS2 of one patient from the freshest value of each parameter within `freshness`."""
+    """NEWS2 of one patient from the freshest value of each parameter within `freshness`.
+
+    `sustain` (default 0: exactly the freshest value) is for continuous monitor streams: each
+    numeric parameter then scores the least abnormal of its readings taken within `sustain`
+    before its freshest one, i.e. the sub-score it has SUSTAINED for that long. A 5 s SpO2 dip
+    between normal readings then scores nothing with sustain=15 s, while a parameter measured
+    once (a cuff BP, a temperature) scores exactly its one value."""
+    readings = list(readings)
     fresh = freshest_values(readings, now, freshness)
+    oxygen = fresh.get(Parameter.ON_OXYGEN.value)
+    on_oxygen = None if oxygen is None else bool(oxygen[1])
+    if sustain > timedelta(0):
+        fresh = _sustained(readings, fresh, now, freshness, sustain, spo2_scale, on_oxygen)
 
     def number(name: str) -> float | None:
         got = fresh.get(name)
         return None if got is None else float(got[1])
 
-    oxygen = fresh.get(Parameter.ON_OXYGEN.value)
     consciousness = fresh.get(Parameter.CONSCIOUSNESS.value)
     return score_news2(
         News2Input(
             resp_rate=number("resp_rate"),
             spo2=number("spo2"),
             spo2_scale=spo2_scale,
-            on_oxygen=None if oxygen is None else bool(oxygen[1]),
+            on_oxygen=on_oxygen,
             systolic_bp=number("systolic_bp"),
             heart_rate=number("heart_rate"),
             consciousness=None if consciousness is None else str(consciousness[1]),
             temperature_c=number("temperature_c"),
         )
     )
+
+
+def _sustained(
+    readings: list[Reading],
+    fresh: dict[str, tuple[Reading, float | str | bool]],
+    now: datetime,
+    freshness: timedelta,
+    sustain: timedelta,
+    spo2_scale: int,
+    on_oxygen: bool | None,
+) -> dict[str, tuple[Reading, float | str | bool]]:
+    scorers = {
+        "resp_rate": score_resp_rate,
+        "systolic_bp": score_systolic_bp,
+        "heart_rate": score_heart_rate,
+        "temperature_c": score_temperature,
+        "spo2": lambda v: score_spo2(v, spo2_scale, on_oxygen),
+    }
+    chosen = dict(fresh)
+    since = now - freshness
+    for name, scorer in scorers.items():
+        if name not in fresh:
+            continue
+        latest = fresh[name][0].observed_at
+        best = fresh[name]
+        best_score = scorer(float(best[1]))
+        for r in readings:
+            if (
+                r.parameter == name
+                and r.value is not None
+                and math.isfinite(r.value)
+                and max(since, latest - sustain) <= r.observed_at <= latest
+            ):
+                score = scorer(r.value)
+                if score < best_score:
+                    best, best_score = (r, r.value), score
+        chosen[name] = best
+    return chosen
 
 
 def latest_observed_at(
