@@ -266,7 +266,11 @@ def load_contexts(
             obs.c.source,
             obs.c.observed_at,
         )
-        .where(obs.c.patient_id.in_(list(contexts)), obs.c.observed_at >= now - LOOKBACK)
+        .where(
+            obs.c.patient_id.in_(list(contexts)),
+            obs.c.observed_at >= now - LOOKBACK,
+            obs.c.observed_at <= now,  # scored as of `now`
+        )
         .order_by(obs.c.observed_at)
     ).all()
     for pid, parameter, value, text, unit, source, observed_at in rows:
@@ -276,7 +280,11 @@ def load_contexts(
     # The newest reading of each patient however old: a silent monitor is itself an alarm.
     latest = session.execute(
         sa.select(obs.c.patient_id, sa.func.max(obs.c.observed_at))
-        .where(obs.c.patient_id.in_(list(contexts)), obs.c.observed_at >= now - SILENT_HORIZON)
+        .where(
+            obs.c.patient_id.in_(list(contexts)),
+            obs.c.observed_at >= now - SILENT_HORIZON,
+            obs.c.observed_at <= now,
+        )
         .group_by(obs.c.patient_id)
     ).all()
     for pid, last in latest:
@@ -292,6 +300,7 @@ def load_contexts(
         .where(
             col(News2Score.patient_id).in_(list(contexts)),
             col(News2Score.observed_at) >= now - NEWS2_HISTORY,
+            col(News2Score.observed_at) <= now,
         )
         .order_by(col(News2Score.observed_at))
     ).all()
@@ -392,8 +401,9 @@ def _record_alert(session: Session, ctx: PatientContext, finding: Finding, now: 
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(Alert.id)  # type: ignore[arg-type]
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return result.first() is not None  # nothing returned: it existed already
 
 
 def _alert_for(session: Session, ctx: PatientContext, finding: Finding) -> Alert | None:

@@ -44,9 +44,12 @@ def ensure_default_rules(session: Session, *, now: datetime) -> int:
     for row in rows:
         row["id"] = uuid.uuid4()
     result = session.execute(
-        insert(AlarmRule).values(rows).on_conflict_do_nothing(index_elements=["key"])
+        insert(AlarmRule)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(AlarmRule.key)  # type: ignore[arg-type]
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return len(result.all())
 
 
 def rule_of(row: AlarmRule) -> Rule:

@@ -1,0 +1,214 @@
+"""The triage worker on real Postgres and Redis: readings stored as ingest stores them, then
+scored by the same function the RQ job runs; incidents, alerts and suppressions checked."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+from sqlmodel import col, select
+
+from healthguard.alarms.pauses import pause_alarms
+from healthguard.clinical.vitals import Reading
+from healthguard.db import session_scope
+from healthguard.ingest.store import store_readings
+from healthguard.models import Admission, Alert, Incident, IncidentEvent, News2Score
+from healthguard.models.incidents import IncidentStatus
+from workers import triage
+
+pytestmark = pytest.mark.integration
+
+NORMAL = {
+    "resp_rate": 16,
+    "spo2": 97,
+    "on_oxygen": False,
+    "systolic_bp": 125,
+    "heart_rate": 78,
+    "consciousness": "A",
+    "temperature_c": 36.9,
+}
+
+
+@pytest.fixture
+def client(redis_url: str, app_env: dict[str, str]) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    for key in (triage.DIRTY, triage.PROCESSING, triage.PENDING):
+        connection.delete(key)
+    yield connection
+
+
+@pytest.fixture
+def patient(seeded: dict[str, int]) -> uuid.UUID:
+    """A fresh admitted patient for each test: one with no history of its own."""
+    with session_scope() as session:
+        taken = {
+            a.patient_id
+            for a in session.exec(select(Admission).where(col(Admission.discharged_at).is_(None)))
+        }
+        used = {
+            i.patient_id for i in session.exec(select(Incident)) if i.patient_id is not None
+        } | {s.patient_id for s in session.exec(select(News2Score))}
+    free = sorted(p for p in taken if p not in used)
+    assert free, "the demo data has run out of untouched admitted patients"
+    return free[0]
+
+
+def readings(pid: uuid.UUID, at: datetime, values: dict[str, object]) -> list[Reading]:
+    out = []
+    for name, value in values.items():
+        if isinstance(value, bool):
+            out.append(Reading(pid, name, 1.0 if value else 0.0, None, "", "bench-1", at))
+        elif isinstance(value, str):
+            out.append(Reading(pid, name, None, value, "", "bench-1", at))
+        else:
+            out.append(Reading(pid, name, float(value), None, "", "bench-1", at))  # type: ignore[arg-type]
+    return out
+
+
+def store(batch: list[Reading]) -> None:
+    with session_scope() as session:
+        store_readings(session, batch, datetime.now(UTC))
+
+
+def incidents_of(pid: uuid.UUID) -> list[Incident]:
+    with session_scope() as session:
+        return list(session.exec(select(Incident).where(Incident.patient_id == pid)).all())
+
+
+def alerts_of(pid: uuid.UUID) -> list[Alert]:
+    with session_scope() as session:
+        return list(session.exec(select(Alert).where(Alert.patient_id == pid)).all())
+
+
+def test_cardiac_arrest_opens_one_p0_and_a_retry_adds_nothing(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    now = datetime.now(UTC)
+    for seconds in (300, 240, 180, 120, 60):
+        store(readings(patient, now - timedelta(seconds=seconds), NORMAL))
+    store(readings(patient, now - timedelta(seconds=2), {"heart_rate": 0, "rhythm": "VF"}))
+
+    changes = triage.score_patients([patient], now=now, client=client)
+    incidents = incidents_of(patient)
+    assert [(i.priority, i.source, i.status) for i in incidents] == [("P0", "triage", "triggered")]
+    assert incidents[0].dedup_key == f"{patient}:arrest"
+    assert [c.kind for c in changes] == ["incident.opened"]
+    alert_count = len(alerts_of(patient))
+    assert alert_count >= 1
+
+    # The same batch again (a worker killed after commit, before it said so): no duplicate.
+    assert triage.score_patients([patient], now=now, client=client) == []
+    assert len(incidents_of(patient)) == 1
+    assert len(alerts_of(patient)) == alert_count
+
+
+def test_slow_sepsis_opens_p2_then_upgrades_the_same_incident_to_p1(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    # Off the demo data's sampling grid, so only this test's readings are scored.
+    start = datetime.now(UTC) - timedelta(hours=3, seconds=-37)
+    stages = [
+        (start, {**NORMAL, "heart_rate": 95}),  # NEWS2 1
+        (start + timedelta(hours=1, minutes=30), {  # NEWS2 6
+            **NORMAL, "resp_rate": 22, "spo2": 95, "systolic_bp": 105, "heart_rate": 100,
+            "temperature_c": 38.2}),
+        (start + timedelta(hours=3), {  # NEWS2 10
+            **NORMAL, "resp_rate": 26, "spo2": 93, "systolic_bp": 98, "heart_rate": 115,
+            "temperature_c": 38.6}),
+    ]  # fmt: skip
+    priorities = []
+    for at, values in stages:
+        store(readings(patient, at, values))
+        triage.score_patients([patient], now=at + timedelta(seconds=1), client=client)
+        priorities.append([i.priority for i in incidents_of(patient)])
+
+    assert priorities == [[], ["P2"], ["P1"]]  # one incident, priority only went up
+    incident = incidents_of(patient)[0]
+    with session_scope() as session:
+        kinds = [
+            e.kind
+            for e in session.exec(
+                select(IncidentEvent)
+                .where(IncidentEvent.incident_id == incident.id)
+                .order_by(col(IncidentEvent.id))
+            )
+        ]
+        scores = [s.total for s in session.exec(
+            select(News2Score).where(News2Score.patient_id == patient)
+            .order_by(col(News2Score.observed_at)))]  # fmt: skip
+    assert kinds[0] == "opened" and "upgraded" in kinds
+    assert scores == [1, 6, 10]
+
+
+def test_a_pause_records_but_suppresses_deterioration_and_never_an_arrest(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        pause_alarms(session, patient, minutes=20, reason="Bathing", actor="nurse.card", now=now)
+    bad = {**NORMAL, "resp_rate": 26, "spo2": 93, "systolic_bp": 98, "heart_rate": 115}
+    store(readings(patient, now - timedelta(seconds=5), bad))
+    triage.score_patients([patient], now=now, client=client)
+    assert incidents_of(patient) == []
+    suppressed = [a for a in alerts_of(patient) if a.suppressed_reason]
+    assert suppressed and all("paused" in (a.suppressed_reason or "") for a in suppressed)
+
+    store(readings(patient, now + timedelta(seconds=1), {"rhythm": "ASYSTOLE"}))
+    triage.score_patients([patient], now=now + timedelta(seconds=2), client=client)
+    assert [i.priority for i in incidents_of(patient)] == ["P0"]
+
+
+def test_request_scoring_runs_through_a_real_non_forking_worker(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    now = datetime.now(UTC)
+    store(readings(patient, now - timedelta(seconds=1), {"heart_rate": 0}))
+    triage.request_scoring({patient}, client=client)
+    assert client.exists(triage.PENDING)
+    worker = SimpleWorker([Queue(triage.TRIAGE_QUEUE, connection=client)], connection=client)
+    worker.work(burst=True)
+    assert [i.priority for i in incidents_of(patient)] == ["P0"]
+    assert client.scard(triage.DIRTY) == 0
+    assert client.zcard(triage.PROCESSING) == 0
+    assert not client.exists(triage.PENDING)  # released for the next reading
+
+
+def test_sweep_puts_back_patients_a_killed_worker_left_behind(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    client.zadd(triage.PROCESSING, {str(patient): 1.0})  # taken long ago, never finished
+    triage.sweep()
+    assert client.sismember(triage.DIRTY, str(patient))
+    assert client.zcard(triage.PROCESSING) == 0
+    assert client.exists(triage.PENDING)  # and a drain job was queued for it
+
+
+def test_a_silent_monitor_is_recorded_as_a_technical_alarm(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    now = datetime.now(UTC)
+    store(readings(patient, now - timedelta(minutes=20), NORMAL))
+    triage.score_patients([patient], now=now, client=client)
+    silent = [a for a in alerts_of(patient) if a.condition == "silent_monitor"]
+    assert [(a.priority, a.kind) for a in silent] == [("P4", "technical")]
+    assert incidents_of(patient) == []  # P4 opens no incident by default, and says why
+    assert "priority" in (silent[0].suppressed_reason or "")
+
+
+def test_incident_status_after_resolution_is_respected(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    """A resolved incident is not re-opened by the same evidence replayed (hysteresis)."""
+    now = datetime.now(UTC)
+    store(readings(patient, now - timedelta(seconds=3), {"heart_rate": 0}))
+    triage.score_patients([patient], now=now, client=client)
+    with session_scope() as session:
+        incident = session.exec(select(Incident).where(Incident.patient_id == patient)).one()
+        incident.status, incident.resolved_at = IncidentStatus.RESOLVED.value, now
+        session.add(incident)
+    triage.score_patients([patient], now=now + timedelta(seconds=1), client=client)
+    assert [i.status for i in incidents_of(patient)] == ["resolved"]
