@@ -97,6 +97,40 @@ def rq_worker(child_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @pytest.fixture(scope="module")
+def triage_worker(child_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = _spawn(["worker", "--triage"], child_env, "triage-worker.log")
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def mllp_port(child_env: dict[str, str]) -> Iterator[int]:
+    """The real `healthguard mllp` listener on a free port."""
+    import socket
+
+    port = free_port()
+    process = _spawn(["mllp", "--host", "127.0.0.1", "--port", str(port)], child_env, "mllp.log")
+
+    def listening() -> bool:
+        if process.poll() is not None:
+            return True
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(listening, timeout=60, interval=0.2)
+        assert process.poll() is None, "the MLLP listener exited; see test-artifacts/mllp.log"
+        yield port
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
