@@ -401,7 +401,7 @@ def _record_alert(session: Session, ctx: PatientContext, finding: Finding, now: 
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(Alert.id)  # type: ignore[arg-type]
+        .returning(col(Alert.id))
     )
     return result.first() is not None  # nothing returned: it existed already
 

@@ -47,7 +47,7 @@ def ensure_default_rules(session: Session, *, now: datetime) -> int:
         insert(AlarmRule)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(AlarmRule.key)  # type: ignore[arg-type]
+        .returning(col(AlarmRule.key))
     )
     return len(result.all())
 
