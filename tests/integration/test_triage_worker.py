@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+import sqlalchemy as sa
 from rq import Queue, SimpleWorker
 from sqlmodel import col, select
 
@@ -16,7 +17,14 @@ from healthguard.alarms.pauses import pause_alarms
 from healthguard.clinical.vitals import Reading
 from healthguard.db import session_scope
 from healthguard.ingest.store import store_readings
-from healthguard.models import Admission, Alert, Incident, IncidentEvent, News2Score
+from healthguard.models import (
+    Admission,
+    Alert,
+    Incident,
+    IncidentEvent,
+    News2Score,
+    Observation,
+)
 from healthguard.models.incidents import IncidentStatus
 from workers import triage
 
@@ -54,6 +62,8 @@ def patient(seeded: dict[str, int]) -> uuid.UUID:
         } | {s.patient_id for s in session.exec(select(News2Score))}
     free = sorted(p for p in taken if p not in used)
     assert free, "the demo data has run out of untouched admitted patients"
+    with session_scope() as session:  # only this test's readings are scored
+        session.execute(sa.delete(Observation).where(col(Observation.patient_id) == free[0]))
     return free[0]
 
 
@@ -109,8 +119,7 @@ def test_cardiac_arrest_opens_one_p0_and_a_retry_adds_nothing(
 def test_slow_sepsis_opens_p2_then_upgrades_the_same_incident_to_p1(
     client: redis.Redis, patient: uuid.UUID
 ) -> None:
-    # Off the demo data's sampling grid, so only this test's readings are scored.
-    start = datetime.now(UTC) - timedelta(hours=3, seconds=-37)
+    start = datetime.now(UTC) - timedelta(hours=3)
     stages = [
         (start, {**NORMAL, "heart_rate": 95}),  # NEWS2 1
         (start + timedelta(hours=1, minutes=30), {  # NEWS2 6
