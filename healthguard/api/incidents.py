@@ -10,17 +10,16 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from healthguard.api.security import current_principal, request_origin, secured
 from healthguard.db import session_scope
-from healthguard.incidents.actions import IncidentStateError, acknowledge_incident
+from healthguard.incidents.access import acknowledge_as, visible_incident
+from healthguard.incidents.actions import IncidentStateError
 from healthguard.incidents.service import OpenIncidentRow, list_open_incidents
 from healthguard.models import Incident, IncidentEvent, Ward
-from healthguard.realtime import ChangeEvent, publish_change
 from healthguard.security.permissions import Permission, Principal
 from healthguard.security.scope import ward_scope
-from workers.queues import redis_connection
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 NOT_FOUND = "No such incident."
@@ -77,22 +76,6 @@ def _summary(row: OpenIncidentRow) -> IncidentSummary:
     )
 
 
-def visible_incident(
-    session: Session, principal: Principal, incident_id: uuid.UUID
-) -> Incident | None:
-    """The incident if it exists and the caller may see it (else None: answer 404)."""
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        return None
-    scope = ward_scope(session, principal, now=datetime.now(UTC))
-    assigned = (
-        principal.staff_id is not None
-        and incident.assignee_staff_id is not None
-        and str(incident.assignee_staff_id) == principal.staff_id
-    )
-    return incident if scope.covers(incident.ward_id) or assigned else None
-
-
 @router.get(
     "",
     response_model=list[IncidentSummary],
@@ -121,7 +104,7 @@ def get_incident(
     incident_id: uuid.UUID, principal: Principal = Depends(current_principal)
 ) -> IncidentDetail:
     with session_scope() as session:
-        incident = visible_incident(session, principal, incident_id)
+        incident = visible_incident(session, principal, incident_id, now=datetime.now(UTC))
         if incident is None:
             raise HTTPException(404, NOT_FOUND)
         ward = session.get(Ward, incident.ward_id) if incident.ward_id else None
@@ -164,33 +147,21 @@ def acknowledge(
     incident_id: uuid.UUID, request: Request, principal: Principal = Depends(current_principal)
 ) -> IncidentSummary:
     origin = request_origin(request)
-    conflict: IncidentStateError | None = None
+    try:
+        done = acknowledge_as(
+            principal,
+            incident_id,
+            now=datetime.now(UTC),
+            ip=origin.ip,
+            user_agent=origin.user_agent,
+        )
+    except IncidentStateError as exc:
+        raise HTTPException(404 if exc.code == "not_found" else 409, exc.message) from None
     with session_scope() as session:
-        if visible_incident(session, principal, incident_id) is None:
-            raise HTTPException(404, NOT_FOUND)
-        try:
-            incident = acknowledge_incident(
-                session,
-                incident_id,
-                actor=principal.audit_name,
-                now=datetime.now(UTC),
-                ip=origin.ip,
-                user_agent=origin.user_agent,
-            )
-        except IncidentStateError as exc:
-            conflict = exc
-        else:
-            ward = session.get(Ward, incident.ward_id) if incident.ward_id else None
-            ward_code = ward.code if ward else None
-            row = next(
-                r
-                for r in list_open_incidents(session, ward_id=incident.ward_id)
-                if r.id == str(incident_id)
-            )
-    if conflict is not None:
-        raise HTTPException(409, conflict.message)
-    publish_change(
-        redis_connection(),
-        ChangeEvent(kind="incident.acknowledged", entity_id=str(incident_id), ward_code=ward_code),
-    )
+        ward_id = session.get(Incident, done.incident_id).ward_id  # type: ignore[union-attr]
+        row = next(
+            r
+            for r in list_open_incidents(session, ward_id=ward_id)
+            if r.id == str(done.incident_id)
+        )
     return _summary(row)

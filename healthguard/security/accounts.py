@@ -458,7 +458,12 @@ def check_ui_session(
         session.add(row)
         return SessionCheck(None, "disabled")
     idle = timedelta(seconds=settings.idle_seconds_for(user.role))
+    reason = None
     if now - row.created_at > timedelta(seconds=settings.session_max_seconds):
+        reason = "session lifetime reached"
+    elif now - row.last_activity_at > idle:
+        reason = "idle timeout"
+    if reason is not None:
         row.ended_at, row.end_reason = now, "expired"
         session.add(row)
         _audit(
@@ -469,21 +474,7 @@ def check_ui_session(
             origin=origin or Origin(),
             record_type="ui_session",
             record_id=str(row.id),
-            details={"reason": "session lifetime reached"},
-        )
-        return SessionCheck(None, "expired")
-    if now - row.last_activity_at > idle:
-        row.ended_at, row.end_reason = now, "expired"
-        session.add(row)
-        _audit(
-            session,
-            "logout",
-            actor=user.username,
-            now=now,
-            origin=origin or Origin(),
-            record_type="ui_session",
-            record_id=str(row.id),
-            details={"reason": "idle timeout"},
+            details={"reason": reason},
         )
         return SessionCheck(None, "expired")
     if activity:

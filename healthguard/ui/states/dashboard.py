@@ -11,15 +11,13 @@ from datetime import UTC, datetime
 import reflex as rx
 
 from healthguard.db import session_scope
-from healthguard.incidents.actions import IncidentStateError, acknowledge_incident
-from healthguard.models import Incident, Ward
-from healthguard.realtime import ChangeEvent, publish_change
+from healthguard.incidents.access import acknowledge_as
+from healthguard.incidents.actions import IncidentStateError
 from healthguard.security.permissions import Permission, Principal, allows
 from healthguard.security.scope import ward_scope
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.feed import WardFeed
 from healthguard.wards.service import list_wards
-from workers.queues import redis_connection
 
 ALL_WARDS = "ALL"
 
@@ -100,41 +98,22 @@ class DashboardState(rx.State):
         auth = await self.get_state(AuthState)
         origin = auth._origin()
 
-        def act() -> tuple[str, str | None]:
+        def act() -> str:
             try:
-                iid = uuid.UUID(incident_id)
-            except ValueError:
-                return "No such incident.", None
-            with session_scope() as session:
-                incident = session.get(Incident, iid)
-                scope = ward_scope(session, principal, now=datetime.now(UTC))
-                assigned = (
-                    incident is not None
-                    and principal.staff_id is not None
-                    and str(incident.assignee_staff_id) == principal.staff_id
+                done = acknowledge_as(
+                    principal,
+                    uuid.UUID(incident_id),
+                    now=datetime.now(UTC),
+                    ip=origin.ip,
+                    user_agent=origin.user_agent,
                 )
-                if incident is None or not (scope.covers(incident.ward_id) or assigned):
-                    return "No such incident.", None
-                try:
-                    incident = acknowledge_incident(
-                        session,
-                        iid,
-                        actor=principal.name,
-                        now=datetime.now(UTC),
-                        ip=origin.ip,
-                        user_agent=origin.user_agent,
-                    )
-                except IncidentStateError as exc:
-                    return exc.message, None
-                ward = session.get(Ward, incident.ward_id) if incident.ward_id else None
-                number, code = incident.number, ward.code if ward else None
-            publish_change(
-                redis_connection(),
-                ChangeEvent(kind="incident.acknowledged", entity_id=incident_id, ward_code=code),
-            )
-            return f"Incident #{number} acknowledged.", code
+            except ValueError:
+                return "No such incident."
+            except IncidentStateError as exc:
+                return exc.message
+            return f"Incident #{done.number} acknowledged."
 
-        self.message, _ = await asyncio.to_thread(act)
+        self.message = await asyncio.to_thread(act)
 
     def _feed_ward(self) -> str:
         return "" if self.selected_ward == ALL_WARDS else self.selected_ward
