@@ -280,76 +280,63 @@ def issue_tokens(
     return TokenPair(access, refresh, settings.access_token_ttl_seconds)
 
 
+def _refresh_row(session: Session, refresh_token: str) -> RefreshToken | None:
+    return session.exec(
+        select(RefreshToken).where(RefreshToken.token_hash == secret_hash(refresh_token))
+    ).first()
+
+
 def refresh_tokens(
     session: Session, refresh_token: str, *, settings: Settings, now: datetime, origin: Origin
 ) -> TokenPair:
     """Rotate a refresh token. Reusing an already used one revokes its whole family."""
-    row = session.exec(
-        select(RefreshToken).where(RefreshToken.token_hash == secret_hash(refresh_token))
-    ).first()
-    if row is None:
+    row = _refresh_row(session, refresh_token)
+    user = session.get(User, row.user_id) if row is not None else None
+    actor = user.username if user else ("unknown" if row is not None else "anonymous")
+
+    def refuse(action: str, message: str, reason: str, details: dict[str, object]) -> AuthError:
         _audit(
             session,
-            "token.refused",
-            actor="anonymous",
+            action,
+            actor=actor,
             now=now,
             origin=origin,
             record_type="refresh_token",
+            record_id=str(row.id) if row is not None else None,
             outcome="denied",
-            details={"reason": "unknown refresh token"},
+            details=details,
         )
-        raise AuthError("The refresh token is not valid.", "unknown refresh token")
-    user = session.get(User, row.user_id)
-    actor = user.username if user else "unknown"
+        return AuthError(message, reason)
+
+    invalid = "The refresh token is not valid."
+    if row is None:
+        raise refuse(
+            "token.refused", invalid, "unknown refresh token", {"reason": "unknown refresh token"}
+        )
     if row.used_at is not None or row.revoked_at is not None:
         revoked = revoke_family(session, row.family_id, now=now)
-        _audit(
-            session,
+        raise refuse(
             "token.reuse_detected",
-            actor=actor,
-            now=now,
-            origin=origin,
-            record_type="refresh_token",
-            record_id=str(row.id),
-            outcome="denied",
-            details={"family": str(row.family_id), "revoked": revoked},
+            invalid,
+            "refresh token reused",
+            {"family": str(row.family_id), "revoked": revoked},
         )
-        raise AuthError("The refresh token is not valid.", "refresh token reused")
     if row.expires_at <= now:
-        _audit(
-            session,
+        raise refuse(
             "token.refused",
-            actor=actor,
-            now=now,
-            origin=origin,
-            record_type="refresh_token",
-            record_id=str(row.id),
-            outcome="denied",
-            details={"reason": "refresh token expired"},
+            "The refresh token has expired; sign in again.",
+            "expired",
+            {"reason": "refresh token expired"},
         )
-        raise AuthError("The refresh token has expired; sign in again.", "expired")
     if user is None or not user.is_active:
         revoke_family(session, row.family_id, now=now)
-        _audit(
-            session,
-            "token.refused",
-            actor=actor,
-            now=now,
-            origin=origin,
-            record_type="refresh_token",
-            record_id=str(row.id),
-            outcome="denied",
-            details={"reason": "user disabled"},
-        )
-        raise AuthError("The refresh token is not valid.", "user disabled")
+        raise refuse("token.refused", invalid, "user disabled", {"reason": "user disabled"})
     row.used_at = now
     pair = issue_tokens(
         session, user, settings=settings, now=now, origin=origin, family_id=row.family_id
     )
-    newest = session.exec(
-        select(RefreshToken).where(RefreshToken.token_hash == secret_hash(pair.refresh_token))
-    ).one()
-    row.replaced_by = newest.id
+    newest = _refresh_row(session, pair.refresh_token)
+    row.replaced_by = newest.id if newest is not None else None
     session.add(row)
     _audit(
         session,
@@ -379,9 +366,7 @@ def revoke_refresh_token(
     session: Session, refresh_token: str, *, actor: str, now: datetime, origin: Origin
 ) -> None:
     """Sign out of the API: the token's whole family stops working."""
-    row = session.exec(
-        select(RefreshToken).where(RefreshToken.token_hash == secret_hash(refresh_token))
-    ).first()
+    row = _refresh_row(session, refresh_token)
     if row is not None:
         revoke_family(session, row.family_id, now=now)
     _audit(
