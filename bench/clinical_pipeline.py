@@ -3,13 +3,16 @@
 Starts its own embedded Postgres and Redis, the prod web app and N non-forking triage
 workers (all on this machine, like the load generator), then measures:
 
-1. sustained ingestion: batches of 500 readings posted back to back for --seconds; readings
-   per second accepted (202) and per second fully stored AND scored (the dirty set drained);
+1. sustained ingestion: batches of 500 readings posted back to back for --seconds by
+   --clients concurrent connections (gateways); readings per second accepted (202) and per
+   second fully stored AND scored (the dirty set drained);
 2. P0 latency: while background load streams --background readings/s, a heart rate of 0 is
    posted for a patient every second; from its HTTP 202 to the arrest incident's change
    event on Redis (published after the incident's commit), p50 / p99.
 
-Run:  .venv/bin/python bench/clinical_pipeline.py [--seconds 20] [--workers 2]
+The web app runs --web-workers processes (default 2, the `healthguard up` default).
+
+Run:  .venv/bin/python bench/clinical_pipeline.py [--seconds 20] [--workers 2] [--clients 4]
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="triage workers")
     parser.add_argument("--background", type=int, default=2000, help="readings/s during P0")
     parser.add_argument("--p0-samples", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent posting connections")
+    parser.add_argument("--web-workers", type=int, default=2)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from testsupport import create_database
@@ -93,7 +98,7 @@ def main() -> int:
         HEALTHGUARD_MODE="demo",
         HEALTHGUARD_DATA_DIR=str(data),
         HEALTHGUARD_WEB_PORT=str(free_port()),
-        HEALTHGUARD_WEB_WORKERS="1",
+        HEALTHGUARD_WEB_WORKERS=str(args.web_workers),
     )
     os.environ.update(
         {
@@ -152,12 +157,25 @@ def main() -> int:
         start = datetime.now(UTC) - timedelta(hours=1)
 
         # 1. sustained ingestion, fully scored
-        sent = 0
+        counter = [0]
+        lock = threading.Lock()
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < args.seconds:
-            response = http.post("/api/v1/vitals", json=batch(patients, start, BATCH, sent))
-            assert response.status_code == 202, response.text
-            sent += BATCH
+
+        def post_batches() -> None:
+            poster = httpx.Client(base_url=base, headers=headers, timeout=60)
+            while time.perf_counter() - t0 < args.seconds:
+                with lock:
+                    offset = counter[0]
+                    counter[0] += BATCH
+                response = poster.post("/api/v1/vitals", json=batch(patients, start, BATCH, offset))
+                assert response.status_code == 202, response.text
+
+        posters = [threading.Thread(target=post_batches) for _ in range(args.clients)]
+        for poster in posters:
+            poster.start()
+        for poster in posters:
+            poster.join()
+        sent = counter[0]
         accepted_s = time.perf_counter() - t0
         drained = wait_until(
             lambda: (
@@ -169,7 +187,10 @@ def main() -> int:
             interval=0.05,
         )
         scored_s = time.perf_counter() - t0
-        print(f"ingestion: {sent} readings in batches of {BATCH}")
+        print(
+            f"ingestion: {sent} readings in batches of {BATCH}, {args.clients} connections, "
+            f"{args.web_workers} web workers, {args.workers} triage workers"
+        )
         print(f"  accepted (202, stored in Postgres): {sent / accepted_s:8.0f} readings/s")
         print(
             f"  stored and scored (queue drained):  {sent / scored_s:8.0f} readings/s"

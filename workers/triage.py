@@ -15,6 +15,7 @@ scores are unique per (patient, observed_at), incidents are unique per open
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -25,7 +26,6 @@ from typing import Any, cast
 
 import redis
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -61,7 +61,7 @@ DIRTY = "healthguard:triage:dirty"
 PROCESSING = "healthguard:triage:processing"
 PENDING = "healthguard:triage:pending"
 BATCH = 500
-LOOKBACK = timedelta(minutes=30)  # the longest rule window
+LOOKBACK = timedelta(minutes=30)  # the longest rule window; NEWS2 looks further (freshness)
 NEWS2_HISTORY = timedelta(hours=6)
 SILENT_HORIZON = timedelta(hours=24)  # a monitor silent for longer is taken as removed
 STALE_PROCESSING_SECONDS = 60
@@ -163,6 +163,7 @@ class PatientContext:
     patient_id: uuid.UUID
     spo2_scale: int = 1
     ward_code: str | None = None
+    ward_id: uuid.UUID | None = None
     bed_label: str | None = None
     readings: list[Reading] = field(default_factory=list)
     last_reading_at: datetime | None = None
@@ -182,6 +183,8 @@ def score_patients(
         resolved_by_patient = recently_resolved(session, patient_ids, now=now)
         pauses = active_pauses(session, patient_ids, now=now)
         freshness = timedelta(seconds=settings.news2_freshness_seconds)
+        scores: list[dict[str, Any]] = []
+        found: list[tuple[PatientContext, Finding]] = []
         for ctx in contexts.values():
             # Scored like the alarms are (a brief probe dip is not the patient's score).
             news2 = news2_from_readings(
@@ -193,7 +196,7 @@ def score_patients(
             )
             last_at = ctx.last_reading_at
             if last_at is not None and (news2.total or not news2.partial or news2.subscores):
-                _store_news2(session, ctx.patient_id, last_at, news2, now)
+                scores.append(_news2_row(ctx.patient_id, last_at, news2, now))
                 if not ctx.news2_history or ctx.news2_history[-1][0] != last_at:
                     ctx.news2_history.append((last_at, news2.total, news2.partial))
             window = PatientWindow(
@@ -207,15 +210,24 @@ def score_patients(
                 news2_freshness=freshness,
                 news2_sustain=NEWS2_SUSTAIN,
             )
-            findings = evaluate(rules, window)
-            fresh = [f for f in findings if _record_alert(session, ctx, f, now)]
-            if not fresh:
-                continue
-            pause = pauses.get(ctx.patient_id)
+            found.extend((ctx, f) for f in evaluate(rules, window))
+        store_news2_scores(session, scores)
+        # Only the findings whose alert is new act: a retried batch acts on nothing twice.
+        alert_ids = record_alerts(session, found, now)
+        fresh: dict[uuid.UUID, list[Finding]] = defaultdict(list)
+        acted: set[str] = set()
+        for ctx, finding in found:
+            key = alert_key(ctx, finding)
+            if key in alert_ids and key not in acted:  # the first finding of a key only
+                acted.add(key)
+                fresh[ctx.patient_id].append(finding)
+        for pid, findings in fresh.items():
+            ctx = contexts[pid]
+            pause = pauses.get(pid)
             actions = triage.decide(
-                fresh,
-                open_incidents=open_by_patient.get(ctx.patient_id, {}),
-                recently_resolved=resolved_by_patient.get(ctx.patient_id, {}),
+                findings,
+                open_incidents=open_by_patient.get(pid, {}),
+                recently_resolved=resolved_by_patient.get(pid, {}),
                 pause=(
                     triage.PauseState(until=pause.ends_at, reason=pause.reason) if pause else None
                 ),
@@ -224,7 +236,8 @@ def score_patients(
                 hysteresis=timedelta(seconds=settings.triage_hysteresis_seconds),
             )
             for action in actions:
-                change = apply_action(session, ctx, action, now)
+                alert_id = alert_ids.get(alert_key(ctx, action.finding))
+                change = apply_action(session, ctx, action, now, alert_id)
                 if change is not None:
                     changes.append(change)
     return changes
@@ -234,7 +247,7 @@ def load_contexts(
     session: Session, patient_ids: list[uuid.UUID], *, now: datetime
 ) -> dict[uuid.UUID, PatientContext]:
     contexts = {pid: PatientContext(pid) for pid in patient_ids}
-    columns: list[Any] = [Patient.id, Patient.spo2_scale, Ward.code, Bed.label]
+    columns: list[Any] = [Patient.id, Patient.spo2_scale, Ward.code, Ward.id, Bed.label]
     placement = session.execute(
         sa.select(*columns)
         .select_from(Patient)
@@ -250,9 +263,10 @@ def load_contexts(
         .join(Ward, col(Ward.id) == col(Bed.ward_id), isouter=True)
         .where(col(Patient.id).in_(patient_ids))
     ).all()
-    for pid, scale, ward_code, bed_label in placement:
+    for pid, scale, ward_code, ward_id, bed_label in placement:
         ctx = contexts[pid]
         ctx.spo2_scale, ctx.ward_code, ctx.bed_label = scale, ward_code, bed_label
+        ctx.ward_id = ward_id
     for pid in [p for p in contexts if p not in {row[0] for row in placement}]:
         contexts.pop(pid)  # a patient removed meanwhile: nothing to score
     obs = Observation.__table__  # type: ignore[attr-defined]
@@ -273,7 +287,34 @@ def load_contexts(
         )
         .order_by(obs.c.observed_at)
     ).all()
-    for pid, parameter, value, text, unit, source, observed_at in rows:
+    # NEWS2 takes the freshest value of each parameter within the freshness window (1 h by
+    # default), longer than the rules' look-back: a nurse's manual BP and temperature from
+    # 45 minutes ago still count. The freshest older reading of each parameter and source.
+    freshness = timedelta(seconds=get_settings().news2_freshness_seconds)
+    older: list[Any] = []
+    if freshness > LOOKBACK:
+        older = list(
+            session.execute(
+                sa.select(
+                    obs.c.patient_id,
+                    obs.c.parameter,
+                    obs.c.value,
+                    obs.c.value_text,
+                    obs.c.unit,
+                    obs.c.source,
+                    obs.c.observed_at,
+                )
+                .distinct(obs.c.patient_id, obs.c.parameter, obs.c.source)
+                .where(
+                    obs.c.patient_id.in_(list(contexts)),
+                    obs.c.observed_at >= now - freshness,
+                    obs.c.observed_at < now - LOOKBACK,
+                )
+                .order_by(obs.c.patient_id, obs.c.parameter, obs.c.source, obs.c.observed_at.desc())
+            ).all()
+        )
+        older.sort(key=lambda row: row[6])
+    for pid, parameter, value, text, unit, source, observed_at in [*older, *rows]:
         contexts[pid].readings.append(
             Reading(pid, parameter, value, text, unit, source, observed_at)
         )
@@ -354,20 +395,49 @@ def recently_resolved(
     return result
 
 
-def _store_news2(session: Session, pid: uuid.UUID, at: datetime, news2: Any, now: datetime) -> None:
-    session.execute(
-        insert(News2Score)
-        .values(
-            patient_id=pid,
-            observed_at=at,
-            computed_at=now,
-            total=news2.total,
-            partial=news2.partial,
-            risk=news2.risk,
-            subscores=dict(news2.subscores),
-        )
-        .on_conflict_do_nothing(index_elements=["patient_id", "observed_at"])
-    )
+_INSERT_NEWS2 = sa.text(
+    """
+    INSERT INTO news2_scores (patient_id, observed_at, computed_at, total, partial, risk, subscores)
+    SELECT r.patient_id, r.observed_at, r.computed_at, r.total, r.partial, r.risk, r.subscores
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        patient_id uuid, observed_at timestamptz, computed_at timestamptz, total int,
+        partial boolean, risk varchar, subscores jsonb)
+    ON CONFLICT (patient_id, observed_at) DO NOTHING
+    """
+)
+
+_INSERT_ALERTS = sa.text(
+    """
+    INSERT INTO alerts (id, patient_id, ward_id, priority, kind, rule, news2_score, summary,
+                        details, condition, dedup_key, observed_at, created_at)
+    SELECT r.id, r.patient_id, r.ward_id, r.priority, r.kind, r.rule, r.news2_score, r.summary,
+           r.details, r.condition, r.dedup_key, r.observed_at, r.created_at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        id uuid, patient_id uuid, ward_id uuid, priority varchar, kind varchar, rule varchar,
+        news2_score int, summary varchar, details jsonb, condition varchar, dedup_key varchar,
+        observed_at timestamptz, created_at timestamptz)
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING dedup_key, id
+    """
+)
+
+
+def _news2_row(pid: uuid.UUID, at: datetime, news2: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "patient_id": str(pid),
+        "observed_at": at.isoformat(),
+        "computed_at": now.isoformat(),
+        "total": news2.total,
+        "partial": news2.partial,
+        "risk": news2.risk,
+        "subscores": dict(news2.subscores),
+    }
+
+
+def store_news2_scores(session: Session, rows: list[dict[str, Any]]) -> None:
+    """All NEWS2 scores of a batch in one statement; a score already stored is kept."""
+    if rows:
+        session.connection().execute(_INSERT_NEWS2, {"rows": json.dumps(rows)})
 
 
 def alert_key(ctx: PatientContext, finding: Finding) -> str:
@@ -377,49 +447,59 @@ def alert_key(ctx: PatientContext, finding: Finding) -> str:
     return f"{ctx.patient_id}:{finding.rule_key}:{finding.condition}:{at}"
 
 
-def _record_alert(session: Session, ctx: PatientContext, finding: Finding, now: datetime) -> bool:
-    """Store the alert of a finding; False when it was stored before (a retried batch)."""
-    dedup = alert_key(ctx, finding)
-    ward_id = None
-    if ctx.ward_code:
-        ward_id = session.exec(select(Ward.id).where(Ward.code == ctx.ward_code)).first()
-    result = session.execute(
-        insert(Alert)
-        .values(
-            id=uuid.uuid4(),
-            patient_id=ctx.patient_id,
-            ward_id=ward_id,
-            priority=finding.priority,
-            kind=finding.kind,
-            rule=finding.rule_key,
-            news2_score=finding.evidence.get("news2_total"),
-            summary=finding.summary[:500],
-            details=finding.evidence,
-            condition=finding.condition,
-            dedup_key=dedup,
-            observed_at=finding.observed_at,
-            created_at=now,
+def record_alerts(
+    session: Session, found: list[tuple[PatientContext, Finding]], now: datetime
+) -> dict[str, uuid.UUID]:
+    """Store the alert of every finding in one statement; {dedup key: alert id} of those new
+    now (a finding whose alert was stored before, by an earlier or retried batch, is absent).
+    Each alert keeps the values and sub-scores that triggered it (`details`)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for ctx, finding in found:
+        key = alert_key(ctx, finding)
+        rows.setdefault(
+            key,
+            {
+                "id": str(uuid.uuid4()),
+                "patient_id": str(ctx.patient_id),
+                "ward_id": str(ctx.ward_id) if ctx.ward_id else None,
+                "priority": finding.priority,
+                "kind": finding.kind,
+                "rule": finding.rule_key,
+                "news2_score": finding.evidence.get("news2_total"),
+                "summary": finding.summary[:500],
+                "details": finding.evidence,
+                "condition": finding.condition,
+                "dedup_key": key,
+                "observed_at": finding.observed_at.isoformat(),
+                "created_at": now.isoformat(),
+            },
         )
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(col(Alert.id))
+    if not rows:
+        return {}
+    result = session.connection().execute(
+        _INSERT_ALERTS, {"rows": json.dumps(list(rows.values()), default=str)}
     )
-    return result.first() is not None  # nothing returned: it existed already
-
-
-def _alert_for(session: Session, ctx: PatientContext, finding: Finding) -> Alert | None:
-    return session.exec(select(Alert).where(Alert.dedup_key == alert_key(ctx, finding))).first()
+    return {key: alert_id for key, alert_id in result}
 
 
 def apply_action(
-    session: Session, ctx: PatientContext, action: Any, now: datetime
+    session: Session,
+    ctx: PatientContext,
+    action: Any,
+    now: datetime,
+    alert_id: uuid.UUID | None = None,
 ) -> ChangeEvent | None:
-    """Carry out one triage decision; the change event to publish after commit, if any."""
+    """Carry out one triage decision; the change event to publish after commit, if any.
+    `alert_id`: the alert recorded for the action's finding (a suppression is written on it,
+    an incident linked to it)."""
     finding = action.finding
-    alert = _alert_for(session, ctx, finding)
     if isinstance(action, triage.Suppress):
-        if alert is not None:
-            alert.suppressed_reason = action.reason
-            session.add(alert)
+        if alert_id is not None:
+            session.execute(
+                sa.update(Alert)
+                .where(col(Alert.id) == alert_id)
+                .values(suppressed_reason=action.reason)
+            )
         return None
     if isinstance(action, triage.OpenIncident):
         dedup = f"{ctx.patient_id}:{action.condition}"
@@ -478,9 +558,10 @@ def apply_action(
         else:
             _event(session, incident, now, "evidence", finding.summary, finding)
             kind = "incident.updated"
-    if alert is not None:
-        alert.incident_id = incident.id
-        session.add(alert)
+    if alert_id is not None:
+        session.execute(
+            sa.update(Alert).where(col(Alert.id) == alert_id).values(incident_id=incident.id)
+        )
     return ChangeEvent(kind=kind, entity_id=str(incident.id), ward_code=ctx.ward_code)
 
 

@@ -89,8 +89,8 @@ def _store_observation(data: Any, now: datetime) -> tuple[ObservationResult, int
         result = parse_observation(
             data, resolve_patients=_resolver(session), now=now, default_source=DEFAULT_SOURCE
         )
-        new = store_readings(session, result.readings, now) if result.ok else []
-    after_commit_scoring({r.patient_id for r in new})
+        new = store_readings(session, result.readings if result.ok else [], now)
+    after_commit_scoring(new.patient_ids)
     return result, len(new)
 
 
@@ -102,12 +102,12 @@ def _store_bundle(data: Any, now: datetime) -> tuple[str, list[tuple[Observation
         if bundle.type == "transaction" and any(not e.ok for e in bundle.entries):
             raise FhirInputError([i for e in bundle.entries for i in e.issues])
         out: list[tuple[ObservationResult, int]] = []
-        every_new = []
+        every_new: set[uuid.UUID] = set()
         for entry in bundle.entries:
-            new = store_readings(session, entry.readings, now) if entry.ok else []
-            every_new.extend(new)
+            new = store_readings(session, entry.readings if entry.ok else [], now)
+            every_new |= new.patient_ids
             out.append((entry, len(new)))
-    after_commit_scoring({r.patient_id for r in every_new})
+    after_commit_scoring(every_new)
     return bundle.type, out
 
 

@@ -110,8 +110,8 @@ def _ingest(body: Any, now: datetime) -> tuple[ParsedBatch, int]:
             return resolve_patients(session, identifiers)
 
         parsed = parse_vitals_batch(body, resolve_patients=resolver, now=now)
-        new = store_readings(session, parsed.readings, now) if parsed.readings else []
-    after_commit_scoring({r.patient_id for r in new})
+        new = store_readings(session, parsed.readings, now)
+    after_commit_scoring(new.patient_ids)
     return parsed, len(new)
 
 

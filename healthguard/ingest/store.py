@@ -1,10 +1,10 @@
 """Storing readings: one bulk, idempotent statement, then scoring after the commit.
 
 ``store_readings`` sends every reading of a batch in ONE statement
-(``INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT (source, patient_id,
-parameter, observed_at) DO NOTHING RETURNING ...``): a replayed batch stores nothing twice
-and the statement costs one round trip whatever the batch size. It returns the readings
-that were newly stored.
+(``INSERT ... SELECT FROM json_to_recordset(<the batch as one JSON document>) ON CONFLICT
+(source, patient_id, parameter, observed_at) DO NOTHING``, counted per patient): a replayed
+batch stores nothing twice and the statement costs one round trip whatever the batch size.
+It returns how many readings were new, per patient.
 
 Durability: a 202 (REST/FHIR) or an AA (HL7) is only sent after the transaction that holds
 the readings has committed in Postgres. Scoring is asked for afterwards
@@ -15,9 +15,11 @@ lost request delays a score but never loses a reading.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -35,53 +37,63 @@ _INSERT = sa.text(
         (patient_id, parameter, value, value_text, unit, source, observed_at, received_at)
     SELECT r.patient_id, r.parameter, r.value, r.value_text, r.unit, r.source, r.observed_at,
            CAST(:received_at AS timestamptz)
-    FROM unnest(
-        CAST(:patient_id AS uuid[]), CAST(:parameter AS varchar[]), CAST(:value AS float8[]),
-        CAST(:value_text AS varchar[]), CAST(:unit AS varchar[]), CAST(:source AS varchar[]),
-        CAST(:observed_at AS timestamptz[])
-    ) AS r(patient_id, parameter, value, value_text, unit, source, observed_at)
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(
+        patient_id uuid, parameter varchar, value float8, value_text varchar, unit varchar,
+        source varchar, observed_at timestamptz)
     ON CONFLICT (source, patient_id, parameter, observed_at) DO NOTHING
-    RETURNING source, patient_id, parameter, observed_at
+    RETURNING patient_id
     """
 )
-
-Key = tuple[str, uuid.UUID, str, datetime]
-
-
-def _key(reading: Reading) -> Key:
-    return (reading.source, reading.patient_id, reading.parameter, reading.observed_at)
+# Only a count per patient comes back: returning every stored row cost ~10 ms per 500.
+_INSERT_COUNTED = sa.text(
+    f"WITH stored AS ({_INSERT.text}) SELECT patient_id, count(*) FROM stored GROUP BY patient_id"
+)
 
 
-def store_readings(
-    session: Session, readings: list[Reading], received_at: datetime
-) -> list[Reading]:
-    """Insert `readings` in one statement (no commit); the ones newly stored, in input order.
+@dataclass(frozen=True)
+class Stored:
+    """What one store_readings call stored: readings new to the database, per patient."""
+
+    per_patient: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return sum(self.per_patient.values())
+
+    @property
+    def patient_ids(self) -> set[uuid.UUID]:
+        return set(self.per_patient)
+
+
+def store_readings(session: Session, readings: list[Reading], received_at: datetime) -> Stored:
+    """Insert `readings` in one statement (no commit); how many were new, per patient.
 
     A reading already stored (same source, patient, parameter and observed_at) is skipped,
     as is a repeat of it within the same batch (the first one wins)."""
     if not readings:
-        return []
+        return Stored()
+    # One JSON document for the whole batch: Postgres parses it in C, where binding one
+    # array per column cost about 15 ms per 500 readings in the driver (profiled).
     rows = session.connection().execute(
-        _INSERT,
+        _INSERT_COUNTED,
         {
             "received_at": received_at,
-            "patient_id": [r.patient_id for r in readings],
-            "parameter": [r.parameter for r in readings],
-            "value": [r.value for r in readings],
-            "value_text": [r.value_text for r in readings],
-            "unit": [r.unit for r in readings],
-            "source": [r.source for r in readings],
-            "observed_at": [r.observed_at for r in readings],
+            "rows": json.dumps(
+                [
+                    {
+                        "patient_id": str(r.patient_id),
+                        "parameter": r.parameter,
+                        "value": r.value,
+                        "value_text": r.value_text,
+                        "unit": r.unit,
+                        "source": r.source,
+                        "observed_at": r.observed_at.isoformat(),
+                    }
+                    for r in readings
+                ]
+            ),
         },
     )
-    inserted: set[Key] = {(row[0], row[1], row[2], row[3]) for row in rows}
-    new: list[Reading] = []
-    for reading in readings:
-        key = _key(reading)
-        if key in inserted:
-            inserted.discard(key)  # a repeat within the batch was not stored twice
-            new.append(reading)
-    return new
+    return Stored({pid: int(count) for pid, count in rows})
 
 
 def after_commit_scoring(patient_ids: set[uuid.UUID]) -> None:
@@ -147,10 +159,10 @@ def resolve_patients(
     return found
 
 
-def ingest(readings: list[Reading], received_at: datetime) -> list[Reading]:
+def ingest(readings: list[Reading], received_at: datetime) -> Stored:
     """Store `readings` in their own transaction, commit, then request scoring of the
-    patients with new readings. The newly stored readings."""
+    patients with new readings. What was new."""
     with session_scope() as session:
         new = store_readings(session, readings, received_at)
-    after_commit_scoring({r.patient_id for r in new})
+    after_commit_scoring(new.patient_ids)
     return new
