@@ -225,3 +225,25 @@ def test_incident_status_after_resolution_is_respected(
         session.add(incident)
     triage.score_patients([patient], now=now + timedelta(seconds=1), client=client)
     assert [i.status for i in incidents_of(patient)] == ["resolved"]
+
+
+def test_manual_observations_older_than_the_rule_look_back_still_count_in_news2(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    """A nurse's full set of observations 45 minutes ago (inside the 1 h NEWS2 freshness,
+    outside the rules' 30 min look-back) plus the monitor's heart rate now: NEWS2 is complete,
+    not partial, and scores the manual values."""
+    now = datetime.now(UTC)
+    manual = {**NORMAL, "resp_rate": 22, "systolic_bp": 105, "temperature_c": 38.2}
+    store(readings(patient, now - timedelta(minutes=45), manual))
+    monitor = [Reading(patient, "heart_rate", 100.0, None, "", "monitor-7", now)]
+    store(monitor)
+    triage.score_patients([patient], now=now + timedelta(seconds=1), client=client)
+    with session_scope() as session:
+        score = session.exec(
+            select(News2Score).where(News2Score.patient_id == patient)
+        ).one()
+    assert score.partial is False
+    # RR 22 -> 2, SBP 105 -> 1, temperature 38.2 -> 1, HR 100 (monitor) -> 1
+    assert score.total == 5
+    assert score.subscores["heart_rate"] == 1 and score.subscores["resp_rate"] == 2
