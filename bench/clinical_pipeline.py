@@ -51,15 +51,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 def batch(patients: list[str], start: datetime, n: int, offset: int) -> dict:
-    """n readings over the patients, each with its own timestamp (so none is a replay)."""
+    """n readings over the patients, 5 per observation item. Item k goes to patient
+    k mod P at start + (k div P) * 10 ms: each patient's readings are recent (inside the
+    rules' look-back, so the scoring really evaluates them) and none is a replay."""
     items = []
     per_item = 5
     for i in range(n // per_item):
-        k = offset + i
+        k = offset // per_item + i
         items.append(
             {
                 "patient": patients[k % len(patients)],
-                "observed_at": (start + timedelta(milliseconds=k)).isoformat(),
+                "observed_at": (
+                    start + timedelta(milliseconds=10 * (k // len(patients)))
+                ).isoformat(),
                 "source": "bench-gw",
                 "values": {
                     "heart_rate": 70 + k % 20,
@@ -81,6 +85,9 @@ def main() -> int:
     parser.add_argument("--p0-samples", type=int, default=30)
     parser.add_argument("--clients", type=int, default=4, help="concurrent posting connections")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--patients", type=int, default=300, help="monitored patients (demo ones + created)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from testsupport import create_database
@@ -126,6 +133,7 @@ def main() -> int:
             origin=Origin(),
         )
         patients = [str(a.patient_id) for a in session.exec(select(Admission)).all()]
+        patients += _create_patients(session, max(0, args.patients - len(patients)))
     log = open(data / "processes.log", "wb")  # noqa: SIM115
     children = [
         subprocess.Popen(
@@ -154,7 +162,7 @@ def main() -> int:
     try:
         wait_until(lambda: _ready(base), 900, interval=0.5)
         http = httpx.Client(base_url=base, headers=headers, timeout=60)
-        start = datetime.now(UTC) - timedelta(hours=1)
+        start = datetime.now(UTC) - timedelta(minutes=2)
 
         # 1. sustained ingestion, fully scored
         counter = [0]
@@ -270,6 +278,31 @@ def main() -> int:
         rd.stop()
         pg.stop()
     return 0
+
+
+def _create_patients(session: object, count: int) -> list[str]:
+    """`count` more patients (not admitted to a bed: scoring does not need one)."""
+    from datetime import date
+
+    from healthguard.patients.phi import (
+        PatientIdentity,
+        index_key_from_settings,
+        keyring_from_settings,
+        new_patient,
+    )
+
+    keyring, index_key = keyring_from_settings(), index_key_from_settings()
+    made = []
+    for i in range(count):
+        identity = PatientIdentity(
+            mrn=f"BENCH{i:06d}", family_name="Bench", given_name=f"P{i}",
+            date_of_birth=date(1950, 1, 1),
+        )  # fmt: skip
+        patient = new_patient(identity, keyring, index_key)
+        session.add(patient)  # type: ignore[attr-defined]
+        made.append(str(patient.id))
+    session.flush()  # type: ignore[attr-defined]
+    return made
 
 
 def _ready(base: str) -> bool:

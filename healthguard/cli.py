@@ -228,9 +228,14 @@ def cmd_up(settings: Settings) -> int:
         hg = [sys.executable, "-m", "healthguard.cli"]
         for i in range(settings.rq_workers):
             supervisor.spawn(f"worker {i + 1}", [*hg, "worker"], env, cwd=str(PROJECT_ROOT))
-        supervisor.spawn("triage worker", [*hg, "worker", "--triage"], env, cwd=str(PROJECT_ROOT))
+        for i in range(settings.triage_workers):
+            triage = [*hg, "worker", "--triage"]
+            supervisor.spawn(f"triage worker {i + 1}", triage, env, cwd=str(PROJECT_ROOT))
         supervisor.spawn("scheduler", [*hg, "scheduler"], env, cwd=str(PROJECT_ROOT))
-        say(f"  Started {settings.rq_workers} worker(s), the triage worker and the scheduler.")
+        say(
+            f"  Started {settings.rq_workers} worker(s), {settings.triage_workers} triage "
+            "worker(s) and the scheduler."
+        )
         if settings.mllp_port:
             supervisor.spawn("HL7 listener", [*hg, "mllp"], env, cwd=str(PROJECT_ROOT))
             say(f"  HL7 v2 over MLLP listening on port {settings.mllp_port}.")

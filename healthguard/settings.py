@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         None, description="URL printed to users; defaults to http://localhost:<web_port>."
     )
     rq_workers: int = Field(1, description="RQ worker processes started by `healthguard up`.")
+    triage_workers: int = Field(
+        2,
+        ge=1,
+        description="Triage workers started by `healthguard up` (non-forking; each takes the "
+        "urgent lane first, so with 2 an arrest never waits behind a batch being scored).",
+    )
     scheduler_interval_seconds: float = Field(
         1.0, description="How often rq-scheduler moves due jobs to their queue (seconds)."
     )

@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import redis
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -57,9 +58,13 @@ from workers.queues import redis_connection
 log = logging.getLogger(__name__)
 
 TRIAGE_QUEUE = "triage"
+URGENT_QUEUE = "triage-urgent"
+TRIAGE_QUEUES = (URGENT_QUEUE, TRIAGE_QUEUE)  # what a triage worker listens to, urgent first
 DIRTY = "healthguard:triage:dirty"
+URGENT = "healthguard:triage:urgent"
 PROCESSING = "healthguard:triage:processing"
 PENDING = "healthguard:triage:pending"
+URGENT_PENDING = "healthguard:triage:urgent-pending"
 BATCH = 500
 LOOKBACK = timedelta(minutes=30)  # the longest rule window; NEWS2 looks further (freshness)
 NEWS2_HISTORY = timedelta(hours=6)
@@ -71,13 +76,27 @@ NEWS2_SUSTAIN = timedelta(seconds=15)
 # --- producers -----------------------------------------------------------------------------
 
 
-def request_scoring(patient_ids: set[uuid.UUID], client: redis.Redis | None = None) -> None:
-    """Mark patients dirty and make sure one drain job is queued (call after commit)."""
-    if not patient_ids:
+def request_scoring(
+    patient_ids: set[uuid.UUID],
+    client: redis.Redis | None = None,
+    *,
+    urgent: set[uuid.UUID] | None = None,
+) -> None:
+    """Mark patients dirty and make sure one drain job is queued (call after commit).
+
+    `urgent` patients (a reading that may meet an arrest rule, see
+    `clinical.triage.is_urgent`) also go to the urgent lane: their own small job on the
+    urgent queue, which every triage worker takes before the batch queue, so a cardiac
+    arrest is scored at once instead of waiting behind the batch being scored."""
+    if not patient_ids and not urgent:
         return
     client = client or redis_connection()
-    client.sadd(DIRTY, *(str(p) for p in patient_ids))
-    _ensure_drain_job(client)
+    if urgent:
+        client.sadd(URGENT, *(str(p) for p in urgent))
+        _ensure_urgent_job(client)
+    if patient_ids:
+        client.sadd(DIRTY, *(str(p) for p in patient_ids))
+        _ensure_drain_job(client)
 
 
 def _ensure_drain_job(client: redis.Redis) -> None:
@@ -89,16 +108,34 @@ def _ensure_drain_job(client: redis.Redis) -> None:
         )
 
 
+def _ensure_urgent_job(client: redis.Redis) -> None:
+    if client.set(URGENT_PENDING, "1", nx=True, ex=120):
+        from rq import Queue
+
+        Queue(URGENT_QUEUE, connection=client).enqueue(
+            "workers.triage.drain_urgent_patients", job_timeout=300, result_ttl=60
+        )
+
+
 # --- the job -------------------------------------------------------------------------------
 
 
 def drain_dirty_patients(max_batches: int = 1000) -> int:
     """Score dirty patients batch by batch until none are left. Returns patients scored."""
+    return _drain(DIRTY, PENDING, _ensure_drain_job, max_batches)
+
+
+def drain_urgent_patients(max_batches: int = 1000) -> int:
+    """The urgent lane: score the patients of the urgent set (usually one) at once."""
+    return _drain(URGENT, URGENT_PENDING, _ensure_urgent_job, max_batches)
+
+
+def _drain(queue_set: str, pending: str, ensure_job: Any, max_batches: int) -> int:
     client = redis_connection()
     scored = 0
     try:
         for _ in range(max_batches):
-            ids = cast(list[bytes], client.spop(DIRTY, BATCH) or [])
+            ids = cast(list[bytes], client.spop(queue_set, BATCH) or [])
             if not ids:
                 break
             now_epoch = time.time()
@@ -112,9 +149,9 @@ def drain_dirty_patients(max_batches: int = 1000) -> int:
     finally:
         # Release the "a job is queued" flag, then look again: whichever of us and a producer
         # comes second queues the next job, so no dirty patient is ever left without one.
-        client.delete(PENDING)
-        if client.scard(DIRTY):
-            _ensure_drain_job(client)
+        client.delete(pending)
+        if client.scard(queue_set):
+            ensure_job(client)
     return scored
 
 
@@ -304,7 +341,7 @@ def load_contexts(
                     obs.c.source,
                     obs.c.observed_at,
                 )
-                .distinct(obs.c.patient_id, obs.c.parameter, obs.c.source)
+                .ext(distinct_on(obs.c.patient_id, obs.c.parameter, obs.c.source))
                 .where(
                     obs.c.patient_id.in_(list(contexts)),
                     obs.c.observed_at >= now - freshness,

@@ -90,7 +90,7 @@ def _store_observation(data: Any, now: datetime) -> tuple[ObservationResult, int
             data, resolve_patients=_resolver(session), now=now, default_source=DEFAULT_SOURCE
         )
         new = store_readings(session, result.readings if result.ok else [], now)
-    after_commit_scoring(new.patient_ids)
+    after_commit_scoring(new.patient_ids, new.urgent)
     return result, len(new)
 
 
@@ -103,11 +103,13 @@ def _store_bundle(data: Any, now: datetime) -> tuple[str, list[tuple[Observation
             raise FhirInputError([i for e in bundle.entries for i in e.issues])
         out: list[tuple[ObservationResult, int]] = []
         every_new: set[uuid.UUID] = set()
+        urgent: set[uuid.UUID] = set()
         for entry in bundle.entries:
             new = store_readings(session, entry.readings if entry.ok else [], now)
             every_new |= new.patient_ids
+            urgent |= new.urgent
             out.append((entry, len(new)))
-    after_commit_scoring(every_new)
+    after_commit_scoring(every_new, urgent)
     return bundle.type, out
 
 

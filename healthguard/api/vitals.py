@@ -111,7 +111,7 @@ def _ingest(body: Any, now: datetime) -> tuple[ParsedBatch, int]:
 
         parsed = parse_vitals_batch(body, resolve_patients=resolver, now=now)
         new = store_readings(session, parsed.readings, now)
-    after_commit_scoring(new.patient_ids)
+    after_commit_scoring(new.patient_ids, new.urgent)
     return parsed, len(new)
 
 

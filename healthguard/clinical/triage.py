@@ -36,6 +36,7 @@ from typing import Any
 from healthguard.clinical.news2 import News2Result
 from healthguard.clinical.rules import (
     ARREST,
+    ARREST_RHYTHMS,
     DETERIORATION,
     SILENT_MONITOR,
     TECHNICAL_PREFIX,
@@ -280,3 +281,28 @@ def _decide_one(
                 f"flapping: resolved {int(ago)} s ago within the hysteresis window",
             )
     return OpenIncident(finding.condition, priority, incident_title(finding), finding)
+
+
+# --- the urgent lane ------------------------------------------------------------------------
+
+URGENT_HEART_RATE_BELOW = 40.0
+URGENT_SPO2_BELOW = 80.0
+
+
+def is_urgent(parameter: str, value: float | None, text: str | None) -> bool:
+    """A reading that may meet an arrest rule: heart rate under 40 (0 is no pulse), an
+    arrest rhythm from the monitor, RR 0 (apnoea) or SpO2 under 80 %. Its patient is scored
+    at once in the urgent lane instead of waiting for the running batch. Deliberately broad
+    (the lane only changes WHEN a patient is scored, never how) and deliberately narrow
+    enough that an ordinary sick ward does not flood the lane."""
+    if parameter == "rhythm":
+        return (text or "").upper() in ARREST_RHYTHMS
+    if value is None:
+        return False
+    if parameter == "heart_rate":
+        return value < URGENT_HEART_RATE_BELOW
+    if parameter == "resp_rate":
+        return value == 0
+    if parameter == "spo2":
+        return value < URGENT_SPO2_BELOW
+    return False

@@ -40,7 +40,7 @@ from healthguard.ingest.hl7 import (
     parse_oru,
     reject_ack,
 )
-from healthguard.ingest.store import after_commit_scoring, store_readings
+from healthguard.ingest.store import Stored, after_commit_scoring, store_readings
 from healthguard.models import Admission, Bed, Ward
 from healthguard.patients.phi import find_by_mrn, index_key_from_settings
 from healthguard.settings import Settings
@@ -67,19 +67,19 @@ def _current_bed(session: Session, patient_id: uuid.UUID) -> tuple[str, str] | N
     return None if row is None else (row[0], row[1])
 
 
-def handle_message(data: bytes, index_key: str) -> tuple[str, set[uuid.UUID]]:
+def handle_message(data: bytes, index_key: str) -> tuple[str, Stored]:
     """The ACK for one message (its readings committed before an AA or AE is returned) and
-    the patients to score. Never raises."""
+    what was stored (the patients to score). Never raises."""
     now = datetime.now(UTC)
     try:
         oru = parse_oru(data, now)
     except Hl7Reject as reject:
         log.info("HL7 message refused (AR): %s", reject.message)
-        return reject_ack(reject, now), set()
+        return reject_ack(reject, now), Stored()
     except Exception:  # a bug must not take the listener down: refuse and log it
         log.exception("HL7 message could not be handled")
         header = header_of_text(data.decode("utf-8", errors="replace"))
-        return build_ack(header, "AR", now, "internal error; it has been logged"), set()
+        return build_ack(header, "AR", now, "internal error; it has been logged"), Stored()
     try:
         return _store(oru, index_key, now)
     except sa.exc.SQLAlchemyError as exc:
@@ -87,12 +87,12 @@ def handle_message(data: bytes, index_key: str) -> tuple[str, set[uuid.UUID]]:
         text = "the readings could not be stored right now; nothing was kept, resend later"
         return build_ack(
             oru.header, "AR", now, text, [Hl7Error("MSH", INTERNAL_ERROR, text)]
-        ), set()
+        ), Stored()
 
 
-def _store(oru: OruMessage, index_key: str, now: datetime) -> tuple[str, set[uuid.UUID]]:
+def _store(oru: OruMessage, index_key: str, now: datetime) -> tuple[str, Stored]:
     errors = list(oru.errors)
-    new_patients: set[uuid.UUID] = set()
+    new = Stored()
     stored = 0
     if oru.mrn is not None:
         with session_scope() as session:
@@ -109,16 +109,14 @@ def _store(oru: OruMessage, index_key: str, now: datetime) -> tuple[str, set[uui
                     readings = oru.readings(patient.id)
                     new = store_readings(session, readings, now)
                     stored = len(readings)
-                    if new:
-                        new_patients.add(patient.id)
         # committed here (session_scope), before any ACK is built
     notes = "; ".join(oru.notes)
     if errors:
         text = f"{stored} reading(s) stored, {len(errors)} error(s)"
         text += f"; {notes}" if notes else ""
-        return build_ack(oru.header, "AE", now, text, errors), new_patients
+        return build_ack(oru.header, "AE", now, text, errors), new
     text = f"{stored} reading(s) stored" + (f"; {notes}" if notes else "")
-    return build_ack(oru.header, "AA", now, text), new_patients
+    return build_ack(oru.header, "AA", now, text), new
 
 
 def _bed_mismatch(session: Session, patient_id: uuid.UUID, oru: OruMessage) -> str | None:
@@ -249,13 +247,15 @@ class MllpServer:
                         message[:512],
                     )
                     return
-                ack, patients = await loop.run_in_executor(
+                ack, new = await loop.run_in_executor(
                     self.pool, handle_message, message, self.index_key
                 )
                 writer.write(frame(ack))
                 await writer.drain()
-                if patients:
-                    await loop.run_in_executor(self.pool, after_commit_scoring, patients)
+                if new:
+                    await loop.run_in_executor(
+                        self.pool, after_commit_scoring, new.patient_ids, new.urgent
+                    )
 
 
 async def _serve_forever(host: str, port: int, settings: Settings) -> None:

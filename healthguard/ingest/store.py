@@ -25,6 +25,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from healthguard.clinical.triage import is_urgent
 from healthguard.clinical.vitals import Reading
 from healthguard.db import session_scope
 from healthguard.patients.phi import index_key_from_settings, mrn_index
@@ -55,6 +56,8 @@ class Stored:
     """What one store_readings call stored: readings new to the database, per patient."""
 
     per_patient: dict[uuid.UUID, int] = field(default_factory=dict)
+    # Patients with a new reading that may meet an arrest rule (scored in the urgent lane).
+    urgent: frozenset[uuid.UUID] = frozenset()
 
     def __len__(self) -> int:
         return sum(self.per_patient.values())
@@ -93,14 +96,23 @@ def store_readings(session: Session, readings: list[Reading], received_at: datet
             ),
         },
     )
-    return Stored({pid: int(count) for pid, count in rows})
+    per_patient = {pid: int(count) for pid, count in rows}
+    urgent = frozenset(
+        r.patient_id
+        for r in readings
+        if r.patient_id in per_patient and is_urgent(r.parameter, r.value, r.value_text)
+    )
+    return Stored(per_patient, urgent)
 
 
-def after_commit_scoring(patient_ids: set[uuid.UUID]) -> None:
+def after_commit_scoring(
+    patient_ids: set[uuid.UUID], urgent: Iterable[uuid.UUID] = frozenset()
+) -> None:
     """Ask the triage worker to score these patients; call AFTER the readings committed.
 
     Delegates to ``workers.triage.request_scoring`` (marks the patients dirty in Redis and
-    enqueues one batch job). Does nothing while that function does not exist. A failure is
+    enqueues one batch job; the `urgent` ones also go to the urgent lane, scored at once).
+    Does nothing while that function does not exist. A failure is
     logged, not raised: the readings are already durable and the caller has answered."""
     if not patient_ids:
         return
@@ -114,7 +126,7 @@ def after_commit_scoring(patient_ids: set[uuid.UUID]) -> None:
     if request_scoring is None:
         return
     try:
-        request_scoring(set(patient_ids))
+        request_scoring(set(patient_ids), urgent=set(urgent))
     except Exception:
         log.exception("could not request scoring of %d patient(s)", len(patient_ids))
 
@@ -164,5 +176,5 @@ def ingest(readings: list[Reading], received_at: datetime) -> Stored:
     patients with new readings. What was new."""
     with session_scope() as session:
         new = store_readings(session, readings, received_at)
-    after_commit_scoring(new.patient_ids)
+    after_commit_scoring(new.patient_ids, new.urgent)
     return new

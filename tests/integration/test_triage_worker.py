@@ -45,8 +45,16 @@ NORMAL = {
 @pytest.fixture
 def client(redis_url: str, app_env: dict[str, str]) -> Iterator[redis.Redis]:
     connection = redis.Redis.from_url(redis_url)
-    for key in (triage.DIRTY, triage.PROCESSING, triage.PENDING):
+    for key in (
+        triage.DIRTY,
+        triage.PROCESSING,
+        triage.PENDING,
+        triage.URGENT,
+        triage.URGENT_PENDING,
+    ):
         connection.delete(key)
+    for name in triage.TRIAGE_QUEUES:  # jobs left by another test
+        Queue(name, connection=connection).empty()
     yield connection
 
 
@@ -190,6 +198,38 @@ def test_request_scoring_runs_through_a_real_non_forking_worker(
     assert not client.exists(triage.PENDING)  # released for the next reading
 
 
+def test_an_arrest_reading_is_scored_in_the_urgent_lane_before_the_batch(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        stored = store_readings(
+            session, readings(patient, now - timedelta(seconds=1), {"heart_rate": 0, "spo2": 97}),
+            now,
+        )  # fmt: skip
+    assert stored.urgent == {patient} and len(stored) == 2
+    triage.request_scoring(stored.patient_ids, client=client, urgent=set(stored.urgent))
+    assert client.exists(triage.PENDING) and client.exists(triage.URGENT_PENDING)
+    queues = [Queue(name, connection=client) for name in triage.TRIAGE_QUEUES]
+    worker = SimpleWorker(queues, connection=client)
+    worker.work(burst=True, max_jobs=1)  # one job: the urgent one, ahead of the batch job
+    assert [i.priority for i in incidents_of(patient)] == ["P0"]
+    assert client.scard(triage.URGENT) == 0 and not client.exists(triage.URGENT_PENDING)
+    assert client.sismember(triage.DIRTY, str(patient))  # the batch job has not run yet
+    worker.work(burst=True)
+    assert client.scard(triage.DIRTY) == 0 and not client.exists(triage.PENDING)
+    assert len(incidents_of(patient)) == 1  # scored twice, one incident
+
+
+def test_ordinary_readings_do_not_take_the_urgent_lane(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        stored = store_readings(session, readings(patient, now, NORMAL), now)
+    assert stored.patient_ids == {patient} and stored.urgent == frozenset()
+
+
 def test_sweep_puts_back_patients_a_killed_worker_left_behind(
     client: redis.Redis, patient: uuid.UUID
 ) -> None:
@@ -240,9 +280,7 @@ def test_manual_observations_older_than_the_rule_look_back_still_count_in_news2(
     store(monitor)
     triage.score_patients([patient], now=now + timedelta(seconds=1), client=client)
     with session_scope() as session:
-        score = session.exec(
-            select(News2Score).where(News2Score.patient_id == patient)
-        ).one()
+        score = session.exec(select(News2Score).where(News2Score.patient_id == patient)).one()
     assert score.partial is False
     # RR 22 -> 2, SBP 105 -> 1, temperature 38.2 -> 1, HR 100 (monitor) -> 1
     assert score.total == 5

@@ -21,6 +21,7 @@ from healthguard.clinical.triage import (
     Suppress,
     UpgradeIncident,
     decide,
+    is_urgent,
     news2_priority,
     rank,
 )
@@ -272,3 +273,27 @@ def test_decide_never_lowers_a_priority_and_acts_once_per_condition(
         # The winner of each condition is its highest priority.
         same = [f for f in fs if f.condition == action.finding.condition]
         assert action.finding.priority == min((f.priority for f in same), key=rank)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "text", "urgent"),
+    [
+        ("heart_rate", 0.0, None, True),
+        ("heart_rate", 39.0, None, True),
+        ("heart_rate", 40.0, None, False),
+        ("heart_rate", 150.0, None, False),
+        ("rhythm", None, "vf", True),
+        ("rhythm", None, "ASYSTOLE", True),
+        ("rhythm", None, "AF", False),
+        ("resp_rate", 0.0, None, True),
+        ("resp_rate", 6.0, None, False),
+        ("spo2", 79.0, None, True),
+        ("spo2", 80.0, None, False),
+        ("systolic_bp", 60.0, None, False),
+        ("heart_rate", None, None, False),
+    ],
+)
+def test_only_readings_that_may_meet_an_arrest_rule_take_the_urgent_lane(
+    parameter: str, value: float | None, text: str | None, urgent: bool
+) -> None:
+    assert is_urgent(parameter, value, text) is urgent
