@@ -11,7 +11,8 @@ from redis.exceptions import RedisError
 
 from healthguard.api import build_api
 from healthguard.realtime import ChangeEvent, ChangeListener, feed_tokens_for
-from healthguard.realtime.events import ALL_WARDS_FEED, ward_feed_token
+from healthguard.realtime.coalesce import CoalescedReloads
+from healthguard.realtime.events import ALL_WARDS_FEED, VITALS_UPDATED, ward_feed_token
 from healthguard.realtime.metrics import FEED_RELOAD_SECONDS, FEED_RELOADS, REALTIME_EVENTS
 from healthguard.security.headers import security_headers
 from healthguard.settings import get_settings
@@ -38,8 +39,24 @@ async def refresh_feed(token: str) -> None:
     FEED_RELOADS.inc()
 
 
+_vitals_reloads: CoalescedReloads | None = None
+
+
+def vitals_reloads() -> CoalescedReloads:
+    """Bed-board reloads for new vital signs, at most one per feed per interval."""
+    global _vitals_reloads
+    if _vitals_reloads is None:
+        interval = get_settings().realtime_vitals_reload_seconds
+        _vitals_reloads = CoalescedReloads(refresh_feed, min_interval=interval)
+    return _vitals_reloads
+
+
 async def on_change(event: ChangeEvent) -> None:
     REALTIME_EVENTS.labels(kind=event.kind).inc()
+    if event.kind == VITALS_UPDATED:
+        for token in feed_tokens_for(event):
+            vitals_reloads().request(token)
+        return
     for token in feed_tokens_for(event):
         await refresh_feed(token)
 

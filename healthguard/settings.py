@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         description="Every this many seconds one web worker reloads every live feed from "
         "Postgres (safety net for a lost change event).",
     )
+    realtime_vitals_reload_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="New vital signs reload a ward's bed board at most this often (seconds); "
+        "incident changes reload at once.",
+    )
 
     news2_freshness_seconds: int = Field(
         3600,

@@ -51,6 +51,7 @@ from healthguard.models import (
 )
 from healthguard.models.incidents import IncidentStatus
 from healthguard.realtime import ChangeEvent, publish_change
+from healthguard.realtime.events import VITALS_UPDATED
 from healthguard.security.audit import record_audit
 from healthguard.settings import get_settings
 from workers.queues import redis_connection
@@ -248,7 +249,12 @@ def score_patients(
                 news2_sustain=NEWS2_SUSTAIN,
             )
             found.extend((ctx, f) for f in evaluate(rules, window))
-        store_news2_scores(session, scores)
+        rescored = store_news2_scores(session, scores)
+        # One "vitals updated" per ward with a new score: its bed board reloads (coalesced).
+        for ward_code in sorted({contexts[p].ward_code or "" for p in rescored} - {""}):
+            changes.append(
+                ChangeEvent(kind=VITALS_UPDATED, entity_id=ward_code, ward_code=ward_code)
+            )
         # Only the findings whose alert is new act: a retried batch acts on nothing twice.
         alert_ids = record_alerts(session, found, now)
         fresh: dict[uuid.UUID, list[Finding]] = defaultdict(list)
@@ -440,6 +446,7 @@ _INSERT_NEWS2 = sa.text(
         patient_id uuid, observed_at timestamptz, computed_at timestamptz, total int,
         partial boolean, risk varchar, subscores jsonb)
     ON CONFLICT (patient_id, observed_at) DO NOTHING
+    RETURNING patient_id
     """
 )
 
@@ -471,10 +478,13 @@ def _news2_row(pid: uuid.UUID, at: datetime, news2: Any, now: datetime) -> dict[
     }
 
 
-def store_news2_scores(session: Session, rows: list[dict[str, Any]]) -> None:
-    """All NEWS2 scores of a batch in one statement; a score already stored is kept."""
-    if rows:
-        session.connection().execute(_INSERT_NEWS2, {"rows": json.dumps(rows)})
+def store_news2_scores(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """All NEWS2 scores of a batch in one statement; a score already stored is kept. The
+    patients with a new score."""
+    if not rows:
+        return set()
+    result = session.connection().execute(_INSERT_NEWS2, {"rows": json.dumps(rows)})
+    return {pid for (pid,) in result}
 
 
 def alert_key(ctx: PatientContext, finding: Finding) -> str:

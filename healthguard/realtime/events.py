@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 ALL_WARDS_FEED = "ward-all"
+# New vital signs were scored for patients of a ward (entity_id and ward_code: the ward).
+VITALS_UPDATED = "vitals.updated"
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ def child_env(app_env: dict[str, str], seeded: dict[str, int], tmp_path_factory)
     env["HEALTHGUARD_DATA_DIR"] = str(tmp_path_factory.mktemp("hg-data"))
     env["HEALTHGUARD_WEB_PORT"] = str(free_port())
     env["HEALTHGUARD_WEB_WORKERS"] = "2"
+    # The 30 s safety-net resync would hide a broken live path: the tests see events only.
+    env["HEALTHGUARD_REALTIME_RESYNC_SECONDS"] = "600"
     return env
 
 

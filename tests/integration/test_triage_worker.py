@@ -20,11 +20,13 @@ from healthguard.ingest.store import store_readings
 from healthguard.models import (
     Admission,
     Alert,
+    Bed,
     Incident,
     IncidentEvent,
     News2Score,
     Observation,
     Patient,
+    Ward,
 )
 from healthguard.models.incidents import IncidentStatus
 from workers import triage
@@ -79,6 +81,17 @@ def patient(seeded: dict[str, int]) -> uuid.UUID:
     return free[0]
 
 
+def _ward_of(pid: uuid.UUID) -> str:
+    with session_scope() as session:
+        row = session.execute(
+            sa.select(Ward.code)
+            .join(Bed, col(Bed.ward_id) == col(Ward.id))
+            .join(Admission, col(Admission.bed_id) == col(Bed.id))
+            .where(col(Admission.patient_id) == pid, col(Admission.discharged_at).is_(None))
+        ).one()
+    return str(row[0])
+
+
 def readings(pid: uuid.UUID, at: datetime, values: dict[str, object]) -> list[Reading]:
     out = []
     for name, value in values.items():
@@ -118,11 +131,16 @@ def test_cardiac_arrest_opens_one_p0_and_a_retry_adds_nothing(
     incidents = incidents_of(patient)
     assert [(i.priority, i.source, i.status) for i in incidents] == [("P0", "triage", "triggered")]
     assert incidents[0].dedup_key == f"{patient}:arrest"
-    assert [c.kind for c in changes] == ["incident.opened"]
+    ward = _ward_of(patient)
+    # The incident, and the bed board of the patient's ward (a new NEWS2 score).
+    assert sorted((c.kind, c.ward_code) for c in changes) == [
+        ("incident.opened", ward), ("vitals.updated", ward)
+    ]  # fmt: skip
     alert_count = len(alerts_of(patient))
     assert alert_count >= 1
 
-    # The same batch again (a worker killed after commit, before it said so): no duplicate.
+    # The same batch again (a worker killed after commit, before it said so): no duplicate,
+    # and nothing new to show.
     assert triage.score_patients([patient], now=now, client=client) == []
     assert len(incidents_of(patient)) == 1
     assert len(alerts_of(patient)) == alert_count
