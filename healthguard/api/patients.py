@@ -1,7 +1,10 @@
-"""Patient detail and vitals history (PHI: every read is audited) and break-the-glass.
+"""Patient detail and vitals history (PHI: every read is audited), break-the-glass, and the
+NEWS2 SpO2 scale (a clinician's decision, audited).
 
 A patient outside the caller's ward scope answers 404, exactly like one that does not
-exist, unless the caller has broken the glass for that patient (which is flagged)."""
+exist, unless the caller has broken the glass for that patient (which is flagged). Break-
+the-glass opens reads only: changing the SpO2 scale needs the patient in the caller's own
+scope, as pausing alarms does."""
 
 from __future__ import annotations
 
@@ -9,13 +12,16 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from healthguard.api.security import current_principal, request_origin, secured
 from healthguard.db import session_scope
+from healthguard.ingest.store import after_commit_scoring
 from healthguard.models import Observation, Patient
 from healthguard.patients.phi import keyring_from_settings, read_identity
+from healthguard.patients.scale import MAX_REASON, ScaleError, change_spo2_scale, check_request
 from healthguard.security.audit import record_audit
 from healthguard.security.permissions import Permission, Principal
 from healthguard.security.scope import BreakGlassError, grant_break_glass, patient_access
@@ -25,6 +31,8 @@ router = APIRouter(prefix="/patients", tags=["patients"])
 
 NOT_FOUND = "No such patient, or not one you may see. To open a patient outside your wards, "
 NOT_FOUND += "break the glass with a reason (POST /api/v1/patients/{id}/break-glass)."
+# For changes: break-the-glass does not open them, so the answer does not suggest it.
+NOT_FOUND_TO_CHANGE = "No such patient, or not one you may see."
 
 
 class PatientOut(BaseModel):
@@ -57,6 +65,34 @@ class BreakGlassRequest(BaseModel):
 class BreakGlassOut(BaseModel):
     patient_id: str
     expires_at: datetime
+
+
+class Spo2ScaleIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"scale": 2, "reason": "Confirmed type 2 respiratory failure; target 88-92 %"}
+            ]
+        },
+    )
+    scale: int = Field(
+        strict=True,
+        json_schema_extra={"enum": [1, 2]},
+        description="NEWS2 SpO2 scale: 2 only for confirmed hypercapnic respiratory failure",
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=MAX_REASON,
+        description="Required for Scale 2: the clinical decision (kept in the audit log only)",
+        examples=["Confirmed type 2 respiratory failure; target 88-92 %"],
+    )
+
+
+class Spo2ScaleOut(BaseModel):
+    patient_id: str
+    spo2_scale: int
+    changed: bool = Field(description="false when the patient already had this scale")
 
 
 def _audit_read(
@@ -194,3 +230,53 @@ def break_glass(
         if exc.field == "patient":
             raise HTTPException(404, NOT_FOUND) from None
         raise HTTPException(422, f"{exc.field}: {exc.message}") from None
+
+
+@router.put(
+    "/{patient_id}/spo2-scale",
+    response_model=Spo2ScaleOut,
+    summary="Set a patient's NEWS2 SpO2 scale (Scale 2 needs a reason; clinicians; audited)",
+    responses={
+        404: {"description": "No such patient, or outside your scope"},
+        422: {"description": "scale not 1 or 2, or no reason for Scale 2"},
+    },
+    **secured(Permission.PATIENTS_SET_SPO2_SCALE),
+)
+def set_spo2_scale(
+    patient_id: uuid.UUID,
+    body: Spo2ScaleIn,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+) -> Spo2ScaleOut:
+    now, origin = datetime.now(UTC), request_origin(request)
+    try:
+        check_request(body.scale, body.reason)  # before the look-up: 422 whoever the patient
+        with session_scope() as session:
+            if patient_access(session, principal, patient_id, now=now) != "scope":
+                raise HTTPException(404, NOT_FOUND_TO_CHANGE)
+            change = change_spo2_scale(
+                session,
+                patient_id,
+                scale=body.scale,
+                reason=body.reason,
+                actor=principal.audit_name,
+                now=now,
+                ip=origin.ip,
+                user_agent=origin.user_agent,
+            )
+            answer = Spo2ScaleOut(
+                patient_id=str(patient_id),
+                spo2_scale=change.patient.spo2_scale,
+                changed=change.changed,
+            )
+    except ScaleError as exc:
+        if exc.field == "patient":
+            raise HTTPException(404, NOT_FOUND_TO_CHANGE) from None
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", exc.field), "msg": exc.message}]
+        ) from None
+    if answer.changed:
+        # Committed: score the patient on the new scale now. A Redis outage is logged, not
+        # raised (the change stands; the triage sweep and the next reading rescore it).
+        after_commit_scoring({patient_id})
+    return answer

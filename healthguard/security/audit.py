@@ -88,6 +88,7 @@ class AuditAction(StrEnum):
     # Patient records
     PATIENT_CREATED = "patient.created"
     PATIENT_UPDATED = "patient.updated"
+    PATIENT_SPO2_SCALE_SET = "patient.spo2_scale_set"
     # Incidents
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_UPDATED = "incident.updated"

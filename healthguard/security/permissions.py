@@ -21,10 +21,20 @@ class Permission(StrEnum):
     # Incidents, within the ward scope (or assigned to the person)
     INCIDENTS_READ = "incidents:read"
     INCIDENTS_ACKNOWLEDGE = "incidents:acknowledge"
+    INCIDENTS_CREATE = "incidents:create"
+    INCIDENTS_RESPOND = "incidents:respond"  # start, add a note, join / leave as responder
+    INCIDENTS_ESCALATE = "incidents:escalate"  # also raising the priority
+    INCIDENTS_REASSIGN = "incidents:reassign"  # also naming the lead of a P0 / P1
+    INCIDENTS_RESOLVE = "incidents:resolve"
+    INCIDENTS_CLOSE = "incidents:close"
+    INCIDENTS_REOPEN = "incidents:reopen"
+    INCIDENTS_DOWNGRADE = "incidents:downgrade"  # lowering the priority (with a note)
     # Patient data (PHI), within the ward scope or through break-the-glass
     PATIENTS_READ = "patients:read"
     BREAK_GLASS = "patients:break_glass"
     ALARMS_PAUSE = "alarms:pause"
+    # A clinical decision about one patient (NEWS2 SpO2 Scale 2), within the ward scope
+    PATIENTS_SET_SPO2_SCALE = "patients:set_spo2_scale"
     # Machines (integration keys carry these as scopes)
     INGEST_VITALS = "ingest:vitals"
     EVENTS_WRITE = "events:write"
@@ -46,17 +56,33 @@ CLINICAL = frozenset(
         Permission.DASHBOARD_VIEW,
         Permission.INCIDENTS_READ,
         Permission.INCIDENTS_ACKNOWLEDGE,
+        Permission.INCIDENTS_CREATE,
+        Permission.INCIDENTS_RESPOND,
+        Permission.INCIDENTS_ESCALATE,
+        Permission.INCIDENTS_RESOLVE,
+        Permission.INCIDENTS_REOPEN,
         Permission.PATIENTS_READ,
         Permission.BREAK_GLASS,
         Permission.ALARMS_PAUSE,
     }
 )
 
+# Who coordinates a response (charge nurses, physicians, the rapid-response team): hand an
+# incident over, name the lead, lower its priority, close it after review
+# (healthguard/incidents/lifecycle.py says which action needs which permission).
+INCIDENT_COORDINATION = frozenset(
+    {Permission.INCIDENTS_REASSIGN, Permission.INCIDENTS_CLOSE, Permission.INCIDENTS_DOWNGRADE}
+)
+
+# Clinical decision makers: RCP NEWS2 (2017) has a competent clinical decision maker decide
+# and record SpO2 Scale 2 (a prescribed 88-92 % target), so not nurses or charge nurses.
+CLINICAL_DECISION_MAKER = CLINICAL | {Permission.PATIENTS_SET_SPO2_SCALE}
+
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     UserRole.NURSE: CLINICAL,
-    UserRole.CHARGE_NURSE: CLINICAL,
-    UserRole.PHYSICIAN: CLINICAL,
-    UserRole.RAPID_RESPONSE: CLINICAL,
+    UserRole.CHARGE_NURSE: CLINICAL | INCIDENT_COORDINATION,
+    UserRole.PHYSICIAN: CLINICAL_DECISION_MAKER | INCIDENT_COORDINATION,
+    UserRole.RAPID_RESPONSE: CLINICAL_DECISION_MAKER | INCIDENT_COORDINATION,
     # Admins configure; their ward scope is empty, so they read patient data only through
     # break-the-glass.
     UserRole.ADMIN: frozenset(
