@@ -9,7 +9,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 INSTALL_INPUTS := pyproject.toml constraints.txt
 CORE_PACKAGES  := healthguard/models healthguard/incidents healthguard/realtime healthguard/wards \
                   healthguard/runtime healthguard/api healthguard/security healthguard/patients \
-                  healthguard/clinical healthguard/alarms healthguard/ingest \
+                  healthguard/clinical healthguard/alarms healthguard/ingest healthguard/integrations \
                   healthguard/settings.py healthguard/db.py \
                   healthguard/migrations.py healthguard/seed.py workers
 
