@@ -345,35 +345,120 @@ _NUMERIC_READING = {
 }
 
 
-def freshest_values(
-    readings: Iterable[Reading], now: datetime, freshness: timedelta
-) -> dict[str, tuple[Reading, float | str | bool]]:
-    """The freshest usable reading of each NEWS2 parameter observed in [now - freshness, now].
+def _usable(reading: Reading) -> float | str | bool | None:
+    """The value a NEWS2 parameter reading scores with, or None when it cannot be scored."""
+    name = reading.parameter
+    if name in _NUMERIC_READING:
+        if reading.value is not None and math.isfinite(reading.value):
+            return reading.value
+    elif name == Parameter.ON_OXYGEN.value:
+        if reading.value is not None:
+            return reading.value >= 0.5
+    elif name == Parameter.CONSCIOUSNESS.value:
+        text = (reading.value_text or "").strip().upper()
+        if text in ACVPU:
+            return text
+    return None
 
-    Readings may arrive in any order: the choice is by observed_at (a tie keeps the later one
-    in the input). Readings observed after `now` are not used."""
+
+# The middle of each numeric parameter's 0 band: among readings of the same sub-score, the one
+# farther from it is the more abnormal (only a tie-break, so that choices are deterministic).
+_NORMAL_MIDDLE: dict[str, float] = {
+    "resp_rate": 16.0,
+    "systolic_bp": 165.0,
+    "heart_rate": 70.5,
+    "temperature_c": 37.05,
+}
+
+_SCORERS = {
+    "resp_rate": score_resp_rate,
+    "systolic_bp": score_systolic_bp,
+    "heart_rate": score_heart_rate,
+    "temperature_c": score_temperature,
+}
+
+
+_Rank = tuple[int, float, float, str, str]
+
+
+def _rank(
+    reading: Reading,
+    value: float | str | bool,
+    spo2_scale: int,
+    on_oxygen: bool | None,
+) -> _Rank:
+    """How abnormal one reading is, as a total order within its parameter: the sub-score, then
+    the distance from the normal band (on oxygen over air; ACVPU order), then the value and
+    the source, so that the choice never depends on the order of the input."""
+    name = reading.parameter
+    if name == Parameter.ON_OXYGEN.value:
+        return (score_on_oxygen(bool(value)), float(bool(value)), 0.0, reading.source, "")
+    if name == Parameter.CONSCIOUSNESS.value:
+        text = str(value)
+        return (score_consciousness(text), float(ACVPU.index(text)), 0.0, reading.source, "")
+    number = float(value)
+    if name == "spo2":
+        score = score_spo2(number, spo2_scale, on_oxygen)
+        middle = 100.0 if spo2_scale == 1 else 90.0
+    else:
+        score = _SCORERS[name](number)
+        middle = _NORMAL_MIDDLE[name]
+    return (score, abs(number - middle), number, reading.source, reading.unit)
+
+
+_Usable = dict[str, list[tuple[Reading, float | str | bool]]]
+
+
+def _usable_by_parameter(
+    readings: Iterable[Reading], now: datetime, freshness: timedelta
+) -> _Usable:
+    """The scorable readings observed in [now - freshness, now], by parameter."""
     since = now - freshness
-    best: dict[str, tuple[Reading, float | str | bool]] = {}
+    out: _Usable = {}
     for reading in readings:
         if not since <= reading.observed_at <= now:
             continue
-        value: float | str | bool | None = None
-        name = reading.parameter
-        if name in _NUMERIC_READING:
-            if reading.value is not None and math.isfinite(reading.value):
-                value = reading.value
-        elif name == Parameter.ON_OXYGEN.value:
-            if reading.value is not None:
-                value = reading.value >= 0.5
-        elif name == Parameter.CONSCIOUSNESS.value:
-            text = (reading.value_text or "").strip().upper()
-            if text in ACVPU:
-                value = text
-        if value is None:
+        value = _usable(reading)
+        if value is not None:
+            out.setdefault(reading.parameter, []).append((reading, value))
+    return out
+
+
+def freshest_values(
+    readings: Iterable[Reading],
+    now: datetime,
+    freshness: timedelta,
+    *,
+    spo2_scale: int = 1,
+) -> dict[str, tuple[Reading, float | str | bool]]:
+    """The freshest usable reading of each NEWS2 parameter observed in [now - freshness, now].
+
+    Readings may arrive in any order: the choice is by observed_at. Several readings of a
+    parameter at the same newest observed_at (two sources, or one gateway sending the ECG
+    heart rate and the pulse-oximeter pulse rate) are a tie broken toward the MORE ABNORMAL
+    reading: the higher sub-score (SpO2 on `spo2_scale`, with the air/oxygen chosen here; on
+    oxygen beats air; C/V/P/U beat A), then the value farther from the middle of the normal
+    band, then the value and the source, so the answer never depends on the order of the
+    input. Readings observed after `now` are not used."""
+    return _freshest(_usable_by_parameter(readings, now, freshness), spo2_scale)
+
+
+def _freshest(usable: _Usable, spo2_scale: int) -> dict[str, tuple[Reading, float | str | bool]]:
+    best: dict[str, tuple[Reading, float | str | bool]] = {}
+    on_oxygen: bool | None = None
+    # Air/oxygen first: it decides how a Scale 2 SpO2 ranks.
+    order = [Parameter.ON_OXYGEN.value, *(n for n in usable if n != Parameter.ON_OXYGEN.value)]
+    for name in order:
+        items = usable.get(name)
+        if not items:
             continue
-        current = best.get(name)
-        if current is None or reading.observed_at >= current[0].observed_at:
-            best[name] = (reading, value)
+        newest = max(r.observed_at for r, _ in items)
+        best[name] = max(
+            ((r, v) for r, v in items if r.observed_at == newest),
+            key=lambda item: _rank(item[0], item[1], spo2_scale, on_oxygen),
+        )
+        if name == Parameter.ON_OXYGEN.value:
+            on_oxygen = bool(best[name][1])
     return best
 
 
@@ -387,17 +472,38 @@ def news2_from_readings(
 ) -> News2Result:
     """NEWS2 of one patient from the freshest value of each parameter within `freshness`.
 
-    `sustain` (default 0: exactly the freshest value) is for continuous monitor streams: each
-    numeric parameter then scores the least abnormal of its readings taken within `sustain`
-    before its freshest one, i.e. the sub-score it has SUSTAINED for that long. A 5 s SpO2 dip
-    between normal readings then scores nothing with sustain=15 s, while a parameter measured
-    once (a cuff BP, a temperature) scores exactly its one value."""
-    readings = list(readings)
-    fresh = freshest_values(readings, now, freshness)
+    Air/oxygen and ACVPU (manual observations) score their freshest reading
+    (`freshest_values`: a tie at the same instant goes to the more abnormal one).
+
+    Each numeric parameter (RR, SpO2, SBP, pulse, temperature) is chosen PER SOURCE (a
+    `Reading.source`: a monitor, a gateway, a manual entry), so that one source's normal value
+    can never dilute another source's abnormal one:
+
+    1. For each source, its freshest reading of the parameter in [now - freshness, now] is at
+       `latest`. With `sustain` > 0 the source's SUSTAINED value is the least abnormal
+       (lowest sub-score; the freshest among equals, then the value nearest normal) of ITS
+       readings taken in [latest - sustain, latest] (clipped to the freshness window). A 5 s
+       SpO2 dip between normal readings thus scores nothing with sustain=15 s, while a
+       parameter measured once (a cuff BP, a temperature) scores exactly its one value. With
+       `sustain` 0 it is exactly the source's freshest value (several readings of the source
+       at that instant: the more abnormal one).
+    2. Across sources: let T be the newest `latest` of all sources. Every source whose
+       `latest` is in [T - sustain, T] is still reporting (two monitors attached at once,
+       or a spot check taken while the monitor streams) and the parameter scores the MOST
+       abnormal of their sustained values (highest sub-score; then the freshest source,
+       then farther from the middle of the normal band, then value and source name:
+       deterministic). A source whose
+       freshest reading is older than T - sustain has been superseded by a newer one.
+       With `sustain` 0 only the sources reporting at the instant T compete.
+
+    Consequences (tested as properties): adding readings from a new source at an instant
+    older than a parameter's freshest reading, or at the same instant, never lowers any
+    sub-score or the total; the result never depends on the order of the input."""
+    usable = _usable_by_parameter(readings, now, freshness)
+    fresh = _freshest(usable, spo2_scale)
     oxygen = fresh.get(Parameter.ON_OXYGEN.value)
     on_oxygen = None if oxygen is None else bool(oxygen[1])
-    if sustain > timedelta(0):
-        fresh = _sustained(readings, fresh, now, freshness, sustain, spo2_scale, on_oxygen)
+    fresh.update(_per_source(usable, now - freshness, sustain, spo2_scale, on_oxygen))
 
     def number(name: str) -> float | None:
         got = fresh.get(name)
@@ -418,41 +524,45 @@ def news2_from_readings(
     )
 
 
-def _sustained(
-    readings: list[Reading],
-    fresh: dict[str, tuple[Reading, float | str | bool]],
-    now: datetime,
-    freshness: timedelta,
+def _per_source(
+    usable: _Usable,
+    since: datetime,
     sustain: timedelta,
     spo2_scale: int,
     on_oxygen: bool | None,
 ) -> dict[str, tuple[Reading, float | str | bool]]:
-    scorers = {
-        "resp_rate": score_resp_rate,
-        "systolic_bp": score_systolic_bp,
-        "heart_rate": score_heart_rate,
-        "temperature_c": score_temperature,
-        "spo2": lambda v: score_spo2(v, spo2_scale, on_oxygen),
-    }
-    chosen = dict(fresh)
-    since = now - freshness
-    for name, scorer in scorers.items():
-        if name not in fresh:
+    """The chosen reading of each numeric parameter (rules 1 and 2 of news2_from_readings)."""
+    sustain = max(sustain, timedelta(0))
+    chosen: dict[str, tuple[Reading, float | str | bool]] = {}
+    for name in _NUMERIC_READING.values():
+        by_source: dict[str, list[tuple[Reading, float | str | bool]]] = {}
+        for item in usable.get(name, []):
+            by_source.setdefault(item[0].source, []).append(item)
+        if not by_source:
             continue
-        latest = fresh[name][0].observed_at
-        best = fresh[name]
-        best_score = scorer(float(best[1]))
-        for r in readings:
-            if (
-                r.parameter == name
-                and r.value is not None
-                and math.isfinite(r.value)
-                and max(since, latest - sustain) <= r.observed_at <= latest
-            ):
-                score = scorer(r.value)
-                if score < best_score:
-                    best, best_score = (r, r.value), score
-        chosen[name] = best
+
+        def rank(item: tuple[Reading, float | str | bool]) -> _Rank:
+            return _rank(item[0], item[1], spo2_scale, on_oxygen)
+
+        held: list[tuple[datetime, _Rank, tuple[Reading, float | str | bool]]] = []
+        for items in by_source.values():
+            latest = max(r.observed_at for r, _ in items)
+            if sustain > timedelta(0):
+                # The least abnormal sub-score it held over the window; the freshest among
+                # equals (then the value nearest normal).
+                start = max(since, latest - sustain)
+                item = min(
+                    (it for it in items if start <= it[0].observed_at <= latest),
+                    key=lambda it: (rank(it)[0], -it[0].observed_at.timestamp(), rank(it)),
+                )
+            else:
+                # Exactly its freshest value; a tie at that instant goes to the more abnormal.
+                item = max((it for it in items if it[0].observed_at == latest), key=rank)
+            held.append((latest, rank(item), item))
+        newest = max(latest for latest, _, _ in held)
+        contenders = [h for h in held if h[0] >= newest - sustain]
+        best = max(contenders, key=lambda h: (h[1][0], h[0], h[1]))
+        chosen[name] = best[2]
     return chosen
 
 

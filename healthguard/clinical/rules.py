@@ -10,13 +10,19 @@ trigger reading) for as long as its condition holds, and the incident logic
 Kinds and their params (defaults in brackets):
 
 - ``threshold``: parameter, op (< <= > >=), value, persist_seconds [0]. Fires when the latest
-  reading of the parameter meets the limit AND every reading of the parameter back to the
-  start of that run met it, the run spanning at least persist_seconds (first to latest
-  trigger reading). One normal reading restarts the run: a 5 s dip repeated every minute never
-  fires a 15 s rule. The span is measured between readings, never stretched to `now`, so a
-  monitor that stops sending cannot make a dip look sustained. spo2_scales [1, 2]: the
-  rule applies only to patients on those NEWS2 SpO2 scales (a COPD patient on Scale 2 with a
-  target of 88-92 % must not alarm at 89 %).
+  reading of a run meets the limit AND every reading of that run back to its start met it,
+  the run spanning at least persist_seconds (first to latest trigger reading). One normal
+  reading restarts the run: a 5 s dip repeated every minute never fires a 15 s rule. The
+  span is measured between readings, never stretched to `now`, so a monitor that stops
+  sending cannot make a dip look sustained. Runs are PER SOURCE (Reading.source: a monitor,
+  a gateway, a manual entry): another source's readings never break one source's run (a
+  nurse's normal spot check, or a second monitor, in the middle of a monitor's sustained
+  desaturation does not hide it). The run of all sources' readings taken together counts
+  too, as it always did (a probe moved to another monitor mid-desaturation is still one
+  run): any one run that meets the rule fires it. The finding reports the run with the
+  latest trigger reading (then the longest); `evidence.sources` names its sources.
+  spo2_scales [1, 2]: the rule applies only to patients on those NEWS2 SpO2 scales (a COPD
+  patient on Scale 2 with a target of 88-92 % must not alarm at 89 %).
 - ``rate_of_change``: parameter, delta (signed: +30 a rise, -40 a fall), within_seconds. Fires
   when the latest reading differs from the lowest (for a rise) or highest (for a fall)
   reading of the previous within_seconds by at least delta.
@@ -31,7 +37,10 @@ Kinds and their params (defaults in brackets):
 - ``arrest``: pattern = ``no_pulse`` (heart rate 0, persist_seconds [0]), ``rhythm`` (latest
   rhythm alarm in rhythms [VF, VT, ASYSTOLE, PEA]), ``apnoea`` (RR 0 for >= seconds [20]) or
   ``hypoxic_bradycardia`` (SpO2 < spo2_below [80] for >= persist_seconds [10] with the latest
-  heart rate < heart_rate_below [40], taken within 60 s of that run).
+  heart rate < heart_rate_below [40], taken within 60 s of that run). Their runs (HR 0,
+  RR 0, low SpO2) are per source as for ``threshold``; for hypoxic bradycardia each
+  source's latest heart rate counts, one below the limit is enough (a normal manual pulse
+  does not cancel the monitor's bradycardia).
 - ``technical``: alarms [all of vitals.TECHNICAL_ALARMS], within_seconds [120]: one finding per
   alarm text whose latest report is at most within_seconds old.
 - ``silent_monitor``: seconds. A monitored patient with no reading of any kind for `seconds`.
@@ -327,6 +336,9 @@ class _Context:
     window: PatientWindow
     now: datetime
     series: dict[str, list[tuple[datetime, float]]]  # numeric, by parameter, sorted
+    series_sources: dict[str, list[str]]  # the Reading.source of each point of `series`
+    # numeric, by parameter then source (Reading.source), sorted: persistence runs are per source
+    by_source: dict[str, dict[str, list[tuple[datetime, float]]]]
     texts: dict[str, list[Reading]]  # rhythm and technical readings, sorted
     readings: list[Reading]
     _news2: News2Result | None = None
@@ -371,14 +383,20 @@ def _context(window: PatientWindow) -> _Context:
         (r for r in window.readings if r.observed_at <= window.now), key=lambda r: r.observed_at
     )
     series: dict[str, list[tuple[datetime, float]]] = {}
+    series_sources: dict[str, list[str]] = {}
+    by_source: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
     texts: dict[str, list[Reading]] = {}
     for r in readings:
         if r.parameter in LABEL:
             if r.value is not None and math.isfinite(r.value):
                 series.setdefault(r.parameter, []).append((r.observed_at, r.value))
+                series_sources.setdefault(r.parameter, []).append(r.source)
+                by_source.setdefault(r.parameter, {}).setdefault(r.source, []).append(
+                    (r.observed_at, r.value)
+                )
         elif r.parameter in (Parameter.RHYTHM.value, Parameter.TECHNICAL.value) and r.value_text:
             texts.setdefault(r.parameter, []).append(r)
-    return _Context(window, window.now, series, texts, readings)
+    return _Context(window, window.now, series, series_sources, by_source, texts, readings)
 
 
 def _fmt(value: float) -> str:
@@ -407,6 +425,43 @@ def _run(
     while start > 0 and holds(points[start - 1][1]):
         start -= 1
     return start, (points[-1][0] - points[start][0]).total_seconds()
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A run of readings meeting a condition that ends with the latest reading of its series."""
+
+    sources: tuple[str, ...]  # the Reading.source values of its readings, sorted
+    points: list[tuple[datetime, float]]  # oldest first
+
+    @property
+    def held(self) -> float:
+        return (self.points[-1][0] - self.points[0][0]).total_seconds()
+
+
+def _runs(ctx: _Context, name: str, holds: Callable[[float], bool], persist: float) -> list[_Run]:
+    """The runs of `name` meeting `holds` for at least `persist` seconds, most relevant first
+    (latest trigger reading, then longest, then by source).
+
+    Persistence is PER SOURCE: each source (Reading.source) has the `_run` of ITS OWN readings,
+    which other sources' readings neither break nor extend, so a nurse's normal spot check (or
+    a second monitor) in the middle of a monitor's sustained desaturation cannot hide it. The
+    run of all sources' readings taken together counts too (as it always did: a probe moved
+    to another monitor in the middle of a desaturation is still one run). Any one run that
+    spans `persist` is enough."""
+    runs = []
+    merged = ctx.series.get(name, [])
+    run = _run(merged, holds)
+    if run is not None and run[1] >= persist:
+        sources = tuple(sorted(set(ctx.series_sources[name][run[0] :])))
+        runs.append(_Run(sources, merged[run[0] :]))
+    for source, points in ctx.by_source.get(name, {}).items():
+        run = _run(points, holds)
+        if run is not None and run[1] >= persist:
+            runs.append(_Run((source,), points[run[0] :]))
+    runs.sort(key=lambda r: r.sources)
+    runs.sort(key=lambda r: (r.points[-1][0], r.held), reverse=True)
+    return runs
 
 
 def _finding(
@@ -441,13 +496,12 @@ def _threshold(ctx: _Context, rule: Rule) -> list[Finding]:
     persist = float(p.get("persist_seconds", 0))
     if ctx.window.spo2_scale not in tuple(p.get("spo2_scales", (1, 2))):
         return []
-    points = ctx.series.get(name, [])
     compare = OPS[op]
-    run = _run(points, lambda v: compare(v, limit))
-    if run is None or run[1] < persist:
+    runs = _runs(ctx, name, lambda v: compare(v, limit), persist)
+    if not runs:
         return []
-    start, held = run
-    values = [v for _, v in points[start:]]
+    points, held = runs[0].points, runs[0].held
+    values = [v for _, v in points]
     worst = min(values) if op in ("<", "<=") else max(values)
     label, unit = LABEL[name]
     latest = points[-1][1]
@@ -465,10 +519,11 @@ def _threshold(ctx: _Context, rule: Rule) -> list[Finding]:
         "limit": limit,
         "persist_seconds": persist,
         "held_seconds": held,
-        "since": points[start][0].isoformat(),
+        "since": points[0][0].isoformat(),
         "latest": latest,
         "worst": worst,
         "readings": len(values),
+        "sources": list(runs[0].sources),
     }
     return [_finding(ctx, rule, summary, evidence, points[-1][0])]
 
@@ -567,14 +622,20 @@ def _arrest(ctx: _Context, rule: Rule) -> list[Finding]:
     p = rule.params
     pattern = p["pattern"]
     if pattern == "no_pulse":
-        points = ctx.series.get("heart_rate", [])
-        run = _run(points, lambda v: v <= 0)
         persist = float(p.get("persist_seconds", 0))
-        if run is None or run[1] < persist:
+        runs = _runs(ctx, "heart_rate", lambda v: v <= 0, persist)
+        if not runs:
             return []
-        summary = "No pulse: heart rate 0" + (f" for {_duration(run[1])}" if run[1] > 0 else "")
-        evidence = {"pattern": pattern, "heart_rate": points[-1][1], "held_seconds": run[1]}
-        return [_finding(ctx, rule, summary, evidence, points[-1][0])]
+        run = runs[0]
+        held = run.held
+        summary = "No pulse: heart rate 0" + (f" for {_duration(held)}" if held > 0 else "")
+        evidence = {
+            "pattern": pattern,
+            "heart_rate": run.points[-1][1],
+            "held_seconds": held,
+            "sources": list(run.sources),
+        }
+        return [_finding(ctx, rule, summary, evidence, run.points[-1][0])]
     if pattern == "rhythm":
         rhythms = tuple(p.get("rhythms", ARREST_RHYTHMS))
         seen = ctx.texts.get(Parameter.RHYTHM.value, [])
@@ -586,40 +647,54 @@ def _arrest(ctx: _Context, rule: Rule) -> list[Finding]:
             _finding(ctx, rule, f"Arrest rhythm alarm: {rhythm}", evidence, seen[-1].observed_at)
         ]
     if pattern == "apnoea":
-        points = ctx.series.get("resp_rate", [])
         seconds = float(p.get("seconds", 20))
-        run = _run(points, lambda v: v <= 0)
-        if run is None or run[1] < seconds:
+        runs = _runs(ctx, "resp_rate", lambda v: v <= 0, seconds)
+        if not runs:
             return []
-        evidence = {"pattern": pattern, "resp_rate": points[-1][1], "held_seconds": run[1]}
-        return [
-            _finding(ctx, rule, f"Apnoea: RR 0 for {_duration(run[1])}", evidence, points[-1][0])
-        ]
+        run = runs[0]
+        evidence = {
+            "pattern": pattern,
+            "resp_rate": run.points[-1][1],
+            "held_seconds": run.held,
+            "sources": list(run.sources),
+        }
+        summary = f"Apnoea: RR 0 for {_duration(run.held)}"
+        return [_finding(ctx, rule, summary, evidence, run.points[-1][0])]
     if pattern == "hypoxic_bradycardia":
         spo2_below = float(p.get("spo2_below", 80))
         hr_below = float(p.get("heart_rate_below", 40))
         persist = float(p.get("persist_seconds", 10))
-        spo2 = ctx.series.get("spo2", [])
-        heart = ctx.series.get("heart_rate", [])
-        run = _run(spo2, lambda v: v < spo2_below)
-        if run is None or run[1] < persist or not heart:
+        runs = _runs(ctx, "spo2", lambda v: v < spo2_below, persist)
+        # The latest heart rate of EACH source (a normal manual pulse must not cancel the
+        # monitor's bradycardia), taken no earlier than CO_READING_TOLERANCE before the run.
+        hearts = [pts[-1] for pts in ctx.by_source.get("heart_rate", {}).values()]
+        pairs = [
+            (run, hr)
+            for run in runs
+            for hr in hearts
+            if hr[1] < hr_below and hr[0] >= run.points[0][0] - CO_READING_TOLERANCE
+        ]
+        if not pairs:
             return []
-        hr_t, hr_v = heart[-1]
-        if hr_v >= hr_below or hr_t < spo2[run[0]][0] - CO_READING_TOLERANCE:
-            return []
+        run, (hr_t, hr_v) = max(
+            pairs,
+            key=lambda x: (max(x[1][0], x[0].points[-1][0]), x[0].held, -x[1][1], x[0].sources),
+        )
+        spo2_t, spo2_v = run.points[-1]
         summary = (
-            f"SpO2 {_fmt(spo2[-1][1])} % for {_duration(run[1])} with HR {_fmt(hr_v)}/min "
+            f"SpO2 {_fmt(spo2_v)} % for {_duration(run.held)} with HR {_fmt(hr_v)}/min "
             "(hypoxic bradycardia, peri-arrest)"
         )
         evidence = {
             "pattern": pattern,
-            "spo2": spo2[-1][1],
+            "spo2": spo2_v,
             "heart_rate": hr_v,
-            "held_seconds": run[1],
+            "held_seconds": run.held,
             "spo2_below": spo2_below,
             "heart_rate_below": hr_below,
+            "sources": list(run.sources),
         }
-        return [_finding(ctx, rule, summary, evidence, max(hr_t, spo2[-1][0]))]
+        return [_finding(ctx, rule, summary, evidence, max(hr_t, spo2_t))]
     return []
 
 

@@ -538,3 +538,116 @@ def test_rules_never_raise_and_findings_are_well_formed(w: PatientWindow) -> Non
         json.dumps(f.evidence)
         if f.kind == "technical" and f.condition != "silent_monitor":
             assert f.observed_at <= w.now
+
+
+# --- several sources: persistence is per source --------------------------------------------------
+
+
+def src(
+    source: str, parameter: str, values: Iterable[float], start: float = 0, step: float = 1
+) -> list[Reading]:
+    return [
+        Reading(PATIENT, parameter, v, None, "", source, T0 + timedelta(seconds=start + i * step))
+        for i, v in enumerate(values)
+    ]
+
+
+def test_a_spot_check_of_another_source_does_not_break_a_sustained_spo2_run() -> None:
+    monitor = src("monitor", "spo2", [88] * 21)  # t=0..20
+    nurse = src("nurse", "spo2", [97], start=10)  # a normal manual reading in the middle
+    found = fired("spo2_low", window(monitor + nurse))
+    assert len(found) == 1
+    assert found[0].evidence["held_seconds"] == 20
+    assert found[0].evidence["sources"] == ["monitor"]
+    assert found[0].observed_at == T0 + timedelta(seconds=20)
+    # Likewise a second device streaming normal values all along.
+    other = src("second-monitor", "spo2", [97] * 21, start=0.5)
+    assert fired("spo2_low", window(monitor + other))
+
+
+def test_a_normal_reading_of_the_same_source_still_restarts_the_run() -> None:
+    monitor = src("monitor", "spo2", [88] * 10 + [91] + [88] * 10)
+    nurse = src("nurse", "spo2", [88], start=5)
+    assert not fired("spo2_low", window(monitor + nurse))
+
+
+def test_repeated_short_dips_of_two_probes_never_fire() -> None:
+    values: list[float] = []
+    for _ in range(6):  # 5 s at 86 %, 10 s at 96 %
+        values += [86] * 5 + [96] * 10
+    a = src("a", "spo2", values)
+    b = src("b", "spo2", values, start=7.5)  # out of phase: together they never hold 15 s
+    readings = sorted(a + b, key=lambda x: x.observed_at)
+    for now in range(len(values) + 8):
+        visible = [x for x in readings if (x.observed_at - T0).total_seconds() <= now]
+        assert fired("spo2_low", window(visible, now)) == []
+
+
+def test_a_run_across_two_sources_still_counts_as_before() -> None:
+    # The probe moved to another monitor mid-desaturation: all sources together held 16 s.
+    readings = src("a", "spo2", [88] * 9) + src("b", "spo2", [88] * 8, start=9)
+    found = fired("spo2_low", window(readings))
+    assert found and found[0].evidence["sources"] == ["a", "b"]
+    assert found[0].evidence["held_seconds"] == 16
+
+
+def test_rrt_heart_rate_run_is_per_source() -> None:
+    monitor = src("monitor", "heart_rate", [170] * 16)
+    nurse = src("nurse", "heart_rate", [90], start=8)
+    assert fired("rrt_heart_rate_very_high", window(monitor + nurse))
+
+
+def test_arrest_runs_are_per_source() -> None:
+    apnoea = src("monitor", "resp_rate", [0] * 25) + src("nurse", "resp_rate", [16], start=12)
+    found = fired("arrest_apnoea", window(apnoea))
+    assert found and found[0].evidence["sources"] == ["monitor"]
+    no_pulse = src("monitor", "heart_rate", [0] * 3) + src("pleth", "heart_rate", [60], start=1)
+    assert fired("arrest_no_pulse", window(no_pulse, now=2))
+    # Hypoxic bradycardia: a manual normal pulse after the monitor's HR 35 does not cancel it.
+    hypoxic = (
+        src("monitor", "spo2", [75] * 13)
+        + src("monitor", "heart_rate", [35], start=12)
+        + src("nurse", "heart_rate", [80], start=12.5)
+        + src("nurse", "spo2", [96], start=6)
+    )
+    found = fired("arrest_hypoxic_bradycardia", window(hypoxic))
+    assert found and found[0].evidence["heart_rate"] == 35
+    # Still needs a heart rate below the limit from some source.
+    normal = src("monitor", "spo2", [75] * 13) + src("nurse", "heart_rate", [80], start=12)
+    assert not fired("arrest_hypoxic_bradycardia", window(normal))
+
+
+PERSISTENT = [
+    key for key, rule in RULES.items() if rule.kind == "threshold" or rule.kind == "arrest"
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["spo2", "heart_rate", "resp_rate", "systolic_bp"]),
+    st.lists(st.sampled_from([0.0, 30.0, 75.0, 86.0, 88.0, 97.0, 130.0, 170.0]), max_size=40),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["spo2", "heart_rate", "resp_rate", "systolic_bp"]),
+            st.sampled_from([0.0, 60.0, 97.0, 16.0, 120.0]),
+            st.floats(0, 400, allow_nan=False),
+        ),
+        max_size=10,
+    ),
+    st.sampled_from([1, 5]),
+)
+def test_another_source_never_stops_an_alarm_of_one_source(
+    parameter: str,
+    values: list[float],
+    extra: list[tuple[str, float, float]],
+    step: int,
+) -> None:
+    mine = src("monitor", parameter, values, step=step)
+    others = [
+        Reading(PATIENT, name, value, None, "", "other", T0 + timedelta(seconds=second))
+        for name, value, second in extra
+    ]
+    now = max(((x.observed_at - T0).total_seconds() for x in mine + others), default=0)
+    before = {f.rule_key for f in evaluate(DEFAULT_RULES, window(mine, now))}
+    after = {f.rule_key for f in evaluate(DEFAULT_RULES, window(mine + others, now))}
+    assert {k for k in before if k in PERSISTENT and k != "arrest_rhythm"} <= after
