@@ -34,7 +34,7 @@ from healthguard.alarms.pauses import active_pauses
 from healthguard.alarms.rules import cached_rules
 from healthguard.clinical import triage
 from healthguard.clinical.news2 import news2_from_readings
-from healthguard.clinical.rules import Finding, PatientWindow, evaluate
+from healthguard.clinical.rules import Finding, PatientWindow, evaluate, lookback_for
 from healthguard.clinical.vitals import Reading
 from healthguard.db import session_scope
 from healthguard.incidents.service import open_incident
@@ -67,7 +67,7 @@ PROCESSING = "healthguard:triage:processing"
 PENDING = "healthguard:triage:pending"
 URGENT_PENDING = "healthguard:triage:urgent-pending"
 BATCH = 500
-LOOKBACK = timedelta(minutes=30)  # the longest rule window; NEWS2 looks further (freshness)
+LOOKBACK = timedelta(minutes=30)  # at most; the enabled rules' longest window (lookback_for)
 NEWS2_HISTORY = timedelta(hours=6)
 SILENT_HORIZON = timedelta(hours=24)  # a monitor silent for longer is taken as removed
 STALE_PROCESSING_SECONDS = 60
@@ -216,7 +216,8 @@ def score_patients(
     changes: list[ChangeEvent] = []
     with session_scope() as session:
         rules = cached_rules(client, session, now=now)
-        contexts = load_contexts(session, patient_ids, now=now)
+        lookback = min(LOOKBACK, lookback_for(rules, NEWS2_SUSTAIN))
+        contexts = load_contexts(session, patient_ids, now=now, lookback=lookback)
         open_by_patient = open_incidents(session, patient_ids)
         resolved_by_patient = recently_resolved(session, patient_ids, now=now)
         pauses = active_pauses(session, patient_ids, now=now)
@@ -247,6 +248,7 @@ def score_patients(
                 monitored=last_at is not None,
                 news2_freshness=freshness,
                 news2_sustain=NEWS2_SUSTAIN,
+                news2=news2,
             )
             found.extend((ctx, f) for f in evaluate(rules, window))
         rescored = store_news2_scores(session, scores)
@@ -287,7 +289,11 @@ def score_patients(
 
 
 def load_contexts(
-    session: Session, patient_ids: list[uuid.UUID], *, now: datetime
+    session: Session,
+    patient_ids: list[uuid.UUID],
+    *,
+    now: datetime,
+    lookback: timedelta = LOOKBACK,
 ) -> dict[uuid.UUID, PatientContext]:
     contexts = {pid: PatientContext(pid) for pid in patient_ids}
     columns: list[Any] = [Patient.id, Patient.spo2_scale, Ward.code, Ward.id, Bed.label]
@@ -325,7 +331,7 @@ def load_contexts(
         )
         .where(
             obs.c.patient_id.in_(list(contexts)),
-            obs.c.observed_at >= now - LOOKBACK,
+            obs.c.observed_at >= now - lookback,
             obs.c.observed_at <= now,  # scored as of `now`
         )
         .order_by(obs.c.observed_at)
@@ -335,7 +341,7 @@ def load_contexts(
     # 45 minutes ago still count. The freshest older reading of each parameter and source.
     freshness = timedelta(seconds=get_settings().news2_freshness_seconds)
     older: list[Any] = []
-    if freshness > LOOKBACK:
+    if freshness > lookback:
         older = list(
             session.execute(
                 sa.select(
@@ -351,7 +357,7 @@ def load_contexts(
                 .where(
                     obs.c.patient_id.in_(list(contexts)),
                     obs.c.observed_at >= now - freshness,
-                    obs.c.observed_at < now - LOOKBACK,
+                    obs.c.observed_at < now - lookback,
                 )
                 .order_by(obs.c.patient_id, obs.c.parameter, obs.c.source, obs.c.observed_at.desc())
             ).all()

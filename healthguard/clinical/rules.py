@@ -160,6 +160,9 @@ class PatientWindow:
     monitored: bool
     news2_freshness: timedelta = DEFAULT_NEWS2_FRESHNESS
     news2_sustain: timedelta = DEFAULT_NEWS2_SUSTAIN
+    # The caller's NEWS2 of exactly these readings, now, freshness, scale and sustain (saves
+    # computing it twice); None: computed here.
+    news2: News2Result | None = None
 
 
 def condition_of(rule: Rule) -> str:
@@ -328,6 +331,29 @@ def validate_rule(rule: Rule) -> list[FieldError]:
     return errors
 
 
+# --- how far back the rules look ---------------------------------------------------------------
+
+MIN_LOOKBACK = timedelta(minutes=5)
+
+
+def lookback_for(rules: Sequence[Rule], sustain: timedelta = DEFAULT_NEWS2_SUSTAIN) -> timedelta:
+    """How much reading history the enabled rules need: their longest window (rate of change,
+    persistence, apnoea, technical alarms), plus the co-reading tolerance and the NEWS2
+    sustain, never less than MIN_LOOKBACK. The triage worker loads this much (the NEWS2
+    freshness window and the NEWS2 history are loaded separately). A persistence run longer
+    than this is reported as lasting at least this long."""
+    longest = 0.0
+    for rule in rules:
+        if not rule.enabled or rule.kind in ("news2_trend", "silent_monitor"):
+            continue
+        for key in ("within_seconds", "persist_seconds", "seconds"):
+            value = rule.params.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                longest = max(longest, float(value))
+    needed = timedelta(seconds=longest) + CO_READING_TOLERANCE + sustain
+    return max(MIN_LOOKBACK, needed)
+
+
 # --- evaluation ------------------------------------------------------------------------------
 
 
@@ -353,7 +379,7 @@ class _Context:
             w = self.window
             at = latest_observed_at(self.readings, self.now, w.news2_freshness)
             if at is not None:
-                self._news2 = news2_from_readings(
+                self._news2 = w.news2 or news2_from_readings(
                     self.readings,
                     self.now,
                     w.news2_freshness,

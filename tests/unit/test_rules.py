@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 
 from healthguard.clinical.rules import (
     DEFAULT_RULES,
+    MIN_LOOKBACK,
     Finding,
     PatientWindow,
     Rule,
     default_rules,
     evaluate,
+    lookback_for,
     validate_rule,
 )
 from healthguard.clinical.vitals import Reading
@@ -651,3 +653,23 @@ def test_another_source_never_stops_an_alarm_of_one_source(
     before = {f.rule_key for f in evaluate(DEFAULT_RULES, window(mine, now))}
     after = {f.rule_key for f in evaluate(DEFAULT_RULES, window(mine + others, now))}
     assert {k for k in before if k in PERSISTENT and k != "arrest_rhythm"} <= after
+
+
+def test_the_look_back_is_the_longest_enabled_rule_window_plus_tolerances() -> None:
+    # The default set's longest window: systolic down 40 within 15 min.
+    longest = max(
+        float(rule.params.get("within_seconds", 0)) for rule in DEFAULT_RULES
+        if rule.kind == "rate_of_change"
+    )  # fmt: skip
+    assert longest == 900
+    assert lookback_for(DEFAULT_RULES) == timedelta(seconds=900 + 60 + 15)
+    shorter = [rule for rule in DEFAULT_RULES if rule.kind != "rate_of_change"]
+    # then the 5 min persistence of the rapid-response thresholds is the longest
+    assert lookback_for(shorter) == timedelta(seconds=300 + 75)
+    quick = [rule for rule in shorter if rule.kind in ("arrest", "technical")]
+    assert lookback_for(quick) == MIN_LOOKBACK
+    spo2 = {"parameter": "spo2", "op": "<", "value": 85}
+    long_rule = Rule("x", "x", "threshold", "P2", {**spo2, "persist_seconds": 1800})
+    assert lookback_for([*shorter, long_rule]) == timedelta(seconds=1800 + 75)
+    disabled = Rule("y", "y", "threshold", "P2", {**spo2, "persist_seconds": 7200}, enabled=False)
+    assert lookback_for([*quick, disabled]) == MIN_LOOKBACK
