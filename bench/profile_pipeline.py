@@ -5,7 +5,7 @@ Starts its own embedded Postgres and Redis, seeds the demo, then runs --batches 
 through `_ingest` and `drain_dirty_patients` under cProfile and prints the top functions by
 cumulative time for each, plus per-batch wall times.
 
-Run:  .venv/bin/python bench/profile_pipeline.py [--batches 40] [--top 25]
+Run:  .venv/bin/python bench/profile_pipeline.py [--batches 40] [--top 25] [--patients 2000]
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from clinical_pipeline import BATCH, batch, free_port  # noqa: E402
+from clinical_pipeline import BATCH, _create_patients, batch, free_port  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--recent", action="store_true", help="timestamps near now (in lookback)")
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--drain-every", type=int, default=4, help="batches between drains")
+    parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args()
     from testsupport import create_database
 
@@ -63,23 +65,25 @@ def main() -> int:
 
         with session_scope() as session:
             patients = [str(a.patient_id) for a in session.exec(select(Admission)).all()]
-        start = datetime.now(UTC) - (timedelta(minutes=5) if args.recent else timedelta(hours=1))
+            patients += _create_patients(session, max(0, args.patients - len(patients)))
+        start = datetime.now(UTC) - timedelta(minutes=2)
         client = redis_connection()
         ingest_profile, drain_profile = cProfile.Profile(), cProfile.Profile()
         ingest_times, drain_times = [], []
         for i in range(args.batches):
-            body = batch(patients, start, BATCH, i * BATCH)
+            body = batch(patients, start, BATCH, i * BATCH, args.interval)
             t = time.perf_counter()
             ingest_profile.runcall(_ingest, body, datetime.now(UTC))
             ingest_times.append(time.perf_counter() - t)
-            client.delete(triage.PENDING)  # no RQ worker here: drain in-process
-            t = time.perf_counter()
-            drain_profile.runcall(triage.drain_dirty_patients)
-            drain_times.append(time.perf_counter() - t)
+            if (i + 1) % args.drain_every == 0:
+                client.delete(triage.PENDING)  # no RQ worker here: drain in-process
+                t = time.perf_counter()
+                drain_profile.runcall(triage.drain_dirty_patients)
+                drain_times.append(time.perf_counter() - t)
         print(f"{len(patients)} patients, {args.batches} batches of {BATCH} readings")
         for name, times in (("ingest", ingest_times), ("drain", drain_times)):
             ms = sorted(t * 1000 for t in times)
-            print(f"{name}: median {ms[len(ms) // 2]:.1f} ms, max {ms[-1]:.1f} ms per batch")
+            print(f"{name}: median {ms[len(ms) // 2]:.1f} ms, max {ms[-1]:.1f} ms per call")
         for name, profile in (("INGEST", ingest_profile), ("DRAIN", drain_profile)):
             print(f"\n===== {name} (cumulative) =====")
             pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
