@@ -50,10 +50,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def batch(patients: list[str], start: datetime, n: int, offset: int) -> dict:
+def batch(patients: list[str], start: datetime, n: int, offset: int, interval: float = 1.0) -> dict:
     """n readings over the patients, 5 per observation item. Item k goes to patient
-    k mod P at start + (k div P) * 10 ms: each patient's readings are recent (inside the
-    rules' look-back, so the scoring really evaluates them) and none is a replay."""
+    k mod P at start + (k div P) * interval seconds: like P monitors each sending a set of
+    numerics every `interval` seconds; recent (inside the rules' look-back, so the scoring
+    really evaluates them) and never a replay."""
     items = []
     per_item = 5
     for i in range(n // per_item):
@@ -62,7 +63,7 @@ def batch(patients: list[str], start: datetime, n: int, offset: int) -> dict:
             {
                 "patient": patients[k % len(patients)],
                 "observed_at": (
-                    start + timedelta(milliseconds=10 * (k // len(patients)))
+                    start + timedelta(seconds=interval * (k // len(patients)))
                 ).isoformat(),
                 "source": "bench-gw",
                 "values": {
@@ -84,9 +85,15 @@ def main() -> int:
     parser.add_argument("--background", type=int, default=2000, help="readings/s during P0")
     parser.add_argument("--p0-samples", type=int, default=30)
     parser.add_argument("--clients", type=int, default=4, help="concurrent posting connections")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="readings/s to post (0: as fast as accepted)"
+    )
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument(
-        "--patients", type=int, default=300, help="monitored patients (demo ones + created)"
+        "--patients", type=int, default=2000, help="monitored patients (demo ones + created)"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between one patient's readings"
     )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
@@ -162,7 +169,9 @@ def main() -> int:
     try:
         wait_until(lambda: _ready(base), 900, interval=0.5)
         http = httpx.Client(base_url=base, headers=headers, timeout=60)
-        start = datetime.now(UTC) - timedelta(minutes=2)
+        # Timestamps start in the past and advance `interval` per round of all patients: at
+        # 2,000 patients and 1 s, 10,000 readings/s keep pace with the clock.
+        start = datetime.now(UTC) - timedelta(seconds=max(60.0, args.seconds))
 
         # 1. sustained ingestion, fully scored
         counter = [0]
@@ -175,7 +184,11 @@ def main() -> int:
                 with lock:
                     offset = counter[0]
                     counter[0] += BATCH
-                response = poster.post("/api/v1/vitals", json=batch(patients, start, BATCH, offset))
+                if args.rate:  # paced: batch number n leaves at n * BATCH / rate
+                    time.sleep(max(0.0, t0 + offset / args.rate - time.perf_counter()))
+                response = poster.post(
+                    "/api/v1/vitals", json=batch(patients, start, BATCH, offset, args.interval)
+                )
                 assert response.status_code == 202, response.text
 
         posters = [threading.Thread(target=post_batches) for _ in range(args.clients)]
@@ -195,6 +208,7 @@ def main() -> int:
             interval=0.05,
         )
         scored_s = time.perf_counter() - t0
+        backlog_s = scored_s - accepted_s
         print(
             f"ingestion: {sent} readings in batches of {BATCH}, {args.clients} connections, "
             f"{args.web_workers} web workers, {args.workers} triage workers"
@@ -204,6 +218,7 @@ def main() -> int:
             f"  stored and scored (queue drained):  {sent / scored_s:8.0f} readings/s"
             f"{'' if drained else '  (NOT drained within 300 s)'}"
         )
+        print(f"  scoring finished {backlog_s:.1f} s after the last batch was accepted")
 
         # 2. P0 latency under background load
         stop = threading.Event()
@@ -215,7 +230,10 @@ def main() -> int:
             interval = per_batch / args.background
             next_at = time.perf_counter()
             while not stop.is_set():
-                bg.post("/api/v1/vitals", json=batch(patients[1:], start, per_batch, offset[0]))
+                bg.post(
+                    "/api/v1/vitals",
+                    json=batch(patients[1:], start, per_batch, offset[0], args.interval),
+                )
                 offset[0] += per_batch
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.perf_counter()))
