@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     )
     mllp_host: str = Field("0.0.0.0", description="Address the HL7 v2 MLLP listener binds.")
     mllp_port: int = Field(2575, description="Port of the HL7 v2 MLLP listener (0: off).")
+    mllp_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR, JSON list) the HL7 listener accepts connections from, "
+        'e.g. ["10.20.0.0/16"] for the monitor gateways. Empty: any address.',
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of HealthGuard's own processes."

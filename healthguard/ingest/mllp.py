@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import threading
@@ -135,12 +136,41 @@ def _bed_mismatch(session: Session, patient_id: uuid.UUID, oru: OruMessage) -> s
     return None
 
 
+def allowed_networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks of HEALTHGUARD_MLLP_ALLOWED_NETWORKS (ValueError naming a bad entry)."""
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError as exc:
+            message = f"HEALTHGUARD_MLLP_ALLOWED_NETWORKS: {cidr!r} is not a network"
+            raise ValueError(message) from exc
+    return networks
+
+
+def peer_allowed(
+    peer: object, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    """Whether a connection from `peer` ((host, port, ...) of the socket) is accepted: any peer
+    when no network is configured, else only one inside a configured network."""
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(str(peer[0]))  # type: ignore[index]
+    except (TypeError, IndexError, ValueError):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
 class MllpServer:
     """The MLLP listener; ``start()`` inside a running event loop."""
 
     def __init__(self, host: str, port: int, settings: Settings) -> None:
         self.host, self.port, self.settings = host, port, settings
         self.index_key = index_key_from_settings(settings)
+        self.allowed = allowed_networks(settings.mllp_allowed_networks)
         self.pool = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="mllp-db")
         self.server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -167,6 +197,12 @@ class MllpServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if not peer_allowed(peer, self.allowed):
+            log.warning("MLLP %s: refused, not in HEALTHGUARD_MLLP_ALLOWED_NETWORKS", peer)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

@@ -381,3 +381,29 @@ def test_mllp_many_connections_at_once(mllp: int) -> None:
 
     with ThreadPoolExecutor(10) as pool:
         assert list(pool.map(send, range(10))) == ["AA"] * 10
+
+
+def test_mllp_refuses_a_peer_outside_the_allowed_networks(seeded: dict[str, int]) -> None:
+    """HEALTHGUARD_MLLP_ALLOWED_NETWORKS: a connection from elsewhere is closed unanswered and
+    stores nothing; one from inside is served."""
+    message = framed(sample_for_seeded_patient("NET1", 1))
+    elsewhere = get_settings().model_copy(update={"mllp_allowed_networks": ["10.20.0.0/16"]})
+    with (
+        background_mllp_server(elsewhere) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock,
+    ):
+        sock.sendall(message)
+        try:
+            answer = read_ack(sock)
+        except ConnectionResetError:  # closed while our message was still unread
+            answer = ""
+        assert answer == ""  # closed without an ACK
+    assert count("GW^NET1^EUI-64") == 0
+    loopback = get_settings().model_copy(update={"mllp_allowed_networks": ["127.0.0.0/8"]})
+    with (
+        background_mllp_server(loopback) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock,
+    ):
+        sock.sendall(message)
+        assert msa(read_ack(sock))[1] == "AA"
+    assert count("GW^NET1^EUI-64") > 0

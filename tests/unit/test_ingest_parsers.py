@@ -407,3 +407,18 @@ def test_hl7_parser_only_raises_hl7reject(data: bytes) -> None:
     ack.encode("utf-8")
     assert ack.split("\r")[1].startswith("MSA|A")
     assert "\n" not in ack and "\x1c" not in ack and "\x0b" not in ack
+
+
+def test_mllp_peer_allowlist() -> None:
+    from healthguard.ingest.mllp import allowed_networks, peer_allowed
+
+    networks = allowed_networks(["10.20.0.0/16", " 192.168.1.7/32", "fd00::/8"])
+    assert peer_allowed(("10.20.3.4", 5000), networks)
+    assert peer_allowed(("::ffff:10.20.3.4", 5000, 0, 0), networks)  # IPv4 on a dual socket
+    assert peer_allowed(("fd00::1", 5000, 0, 0), networks)
+    assert not peer_allowed(("10.21.0.1", 5000), networks)
+    assert not peer_allowed(("127.0.0.1", 5000), networks)
+    assert not peer_allowed(None, networks)  # no peer address: refused
+    assert peer_allowed(("203.0.113.9", 1), [])  # nothing configured: any address
+    with pytest.raises(ValueError, match="'gateways' is not a network"):
+        allowed_networks(["gateways"])
