@@ -15,6 +15,7 @@ from healthguard.api import (
     docs,
     fhir,
     health,
+    incident_metrics,
     incidents,
     integration_keys,
     news2,
@@ -49,6 +50,7 @@ def build_api() -> FastAPI:
     api.include_router(auth.me_router, prefix=API_PREFIX)
     api.include_router(wards.router, prefix=API_PREFIX)
     api.include_router(incidents.router, prefix=API_PREFIX)
+    api.include_router(incident_metrics.router, prefix=API_PREFIX)
     api.include_router(patients.router, prefix=API_PREFIX)
     api.include_router(integration_keys.router, prefix=API_PREFIX)
     api.include_router(audit.router, prefix=API_PREFIX)
