@@ -50,7 +50,8 @@ from healthguard.models import (
     Patient,
     Ward,
 )
-from healthguard.models.incidents import IncidentStatus
+from healthguard.models.base import PRIORITIES
+from healthguard.models.incidents import DONE_STATUSES
 from healthguard.realtime import ChangeEvent, publish_change
 from healthguard.realtime.events import VITALS_UPDATED
 from healthguard.security.audit import record_audit
@@ -418,7 +419,7 @@ def open_incidents(
     rows = session.exec(
         select(Incident).where(
             col(Incident.patient_id) == any_of(patient_ids),
-            col(Incident.status) != IncidentStatus.RESOLVED.value,
+            col(Incident.status).not_in(DONE_STATUSES),
             col(Incident.source) == "triage",
         )
     ).all()
@@ -438,7 +439,7 @@ def recently_resolved(
     rows = session.exec(
         select(Incident).where(
             col(Incident.patient_id) == any_of(patient_ids),
-            col(Incident.status) == IncidentStatus.RESOLVED.value,
+            col(Incident.status).in_(DONE_STATUSES),
             col(Incident.source) == "triage",
             col(Incident.resolved_at) >= now - window,
         )
@@ -585,7 +586,7 @@ def apply_action(
             existing = session.exec(
                 select(Incident).where(
                     Incident.dedup_key == dedup,
-                    col(Incident.status) != IncidentStatus.RESOLVED.value,
+                    col(Incident.status).not_in(DONE_STATUSES),
                 )
             ).first()
             if existing is None:
@@ -594,11 +595,17 @@ def apply_action(
             _event(session, incident, now, "evidence", finding.summary, finding)
             kind = "incident.updated"
     else:
-        found = session.get(Incident, action.incident_id)
-        if found is None:
-            return None
+        # Locked, then looked at again: a person may have changed it since this batch read it
+        # (their actions lock the row and check its version, so neither write is lost).
+        found = session.exec(
+            select(Incident).where(col(Incident.id) == action.incident_id).with_for_update()
+        ).first()
+        if found is None or found.status in DONE_STATUSES:
+            return None  # resolved meanwhile: the next scoring decides afresh
         incident = found
-        if isinstance(action, triage.UpgradeIncident):
+        if isinstance(action, triage.UpgradeIncident) and PRIORITIES.index(
+            action.to_priority
+        ) < PRIORITIES.index(incident.priority):
             old = incident.priority
             incident.priority = action.to_priority
             incident.version += 1

@@ -1,5 +1,6 @@
-"""Who may see an incident, and acknowledging as a signed-in person: the one path the API
-and the UI share (visibility check, action, commit, then the live update)."""
+"""Who may see an incident, and acknowledging as a signed-in person (the API's acknowledge
+route and the dashboard's Acknowledge button share it; both go through
+healthguard/incidents/workflow.py like every other action)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,20 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from healthguard.db import session_scope
-from healthguard.incidents.actions import IncidentStateError, acknowledge_incident
-from healthguard.models import Incident, Ward
-from healthguard.realtime import ChangeEvent, publish_change
+from healthguard.incidents.errors import IncidentStateError
+from healthguard.models import Incident
 from healthguard.security.permissions import Principal
 from healthguard.security.scope import ward_scope
+
+
+def can_see(session: Session, principal: Principal, incident: Incident, *, now: datetime) -> bool:
+    """True when the incident is on a ward in the person's scope or assigned to them."""
+    assigned = (
+        principal.staff_id is not None
+        and incident.assignee_staff_id is not None
+        and str(incident.assignee_staff_id) == principal.staff_id
+    )
+    return assigned or ward_scope(session, principal, now=now).covers(incident.ward_id)
 
 
 def visible_incident(
@@ -23,16 +32,9 @@ def visible_incident(
     """The incident if it exists and the person may see it: in their wards, or assigned to
     them. None otherwise, answered exactly like an incident that does not exist."""
     incident = session.get(Incident, incident_id)
-    if incident is None:
+    if incident is None or not can_see(session, principal, incident, now=now):
         return None
-    assigned = (
-        principal.staff_id is not None
-        and incident.assignee_staff_id is not None
-        and str(incident.assignee_staff_id) == principal.staff_id
-    )
-    if assigned or ward_scope(session, principal, now=now).covers(incident.ward_id):
-        return incident
-    return None
+    return incident
 
 
 @dataclass(frozen=True)
@@ -50,23 +52,21 @@ def acknowledge_as(
     ip: str | None = None,
     user_agent: str | None = None,
 ) -> Acknowledged:
-    """Acknowledge for `principal` (IncidentStateError "not_found" when it may not see it,
-    "already_acknowledged" / "already_resolved" when it no longer applies); commits, then
-    tells every screen."""
-    with session_scope() as session:
-        if visible_incident(session, principal, incident_id, now=now) is None:
-            raise IncidentStateError("not_found", "No such incident.")
-        incident = acknowledge_incident(
-            session, incident_id, actor=principal.audit_name, now=now, ip=ip, user_agent=user_agent
-        )
-        ward = session.get(Ward, incident.ward_id) if incident.ward_id else None
-        done = Acknowledged(incident.id, int(incident.number or 0), ward.code if ward else None)
-    from workers.queues import redis_connection
+    """Acknowledge for `principal` through the workflow (IncidentStateError "not_found" when
+    it may not see it; otherwise the lifecycle's refusal code and message, e.g.
+    "illegal_transition" / "Incident #12 is already acknowledged by ana.lopez at ...");
+    commits, then tells every screen."""
+    from healthguard.incidents.lifecycle import Acknowledge, Refusal
+    from healthguard.incidents.workflow import perform_as
+    from healthguard.security.accounts import Origin
 
-    publish_change(
-        redis_connection(),
-        ChangeEvent(
-            kind="incident.acknowledged", entity_id=str(incident_id), ward_code=done.ward_code
-        ),
+    result = perform_as(
+        principal,
+        incident_id,
+        Acknowledge(),
+        now=now,
+        origin=Origin(ip=ip, user_agent=user_agent),
     )
-    return done
+    if isinstance(result, Refusal):
+        raise IncidentStateError(result.code.value, result.message)
+    return Acknowledged(result.incident.id, int(result.incident.number or 0), result.ward_code)

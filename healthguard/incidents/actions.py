@@ -1,26 +1,25 @@
-"""What people do to an incident. One function per action, called by the API, the UI and
-(later) webhooks alike, so each writes the same timeline entry and audit record. Callers
-check permission and scope first, commit, then publish the change."""
+"""Acknowledging an incident for an actor the caller has already checked (permission and
+scope), on the one path of every incident action (healthguard/incidents/workflow.py).
+
+Kept for callers that act under a name rather than as a signed-in principal; people go
+through ``workflow.perform`` / ``perform_as`` (``access.acknowledge_as`` for the Acknowledge
+button and the API route)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from healthguard.models import Incident, IncidentEvent
-from healthguard.models.incidents import IncidentStatus
-from healthguard.security.audit import record_audit
+from healthguard.incidents.errors import IncidentNotFound, IncidentStateError
+from healthguard.incidents.lifecycle import Acknowledge, Refusal
+from healthguard.incidents.workflow import apply_command, lock_incident
+from healthguard.models import Incident
+from healthguard.security.accounts import Origin
+from healthguard.security.permissions import Permission
 
-
-class IncidentStateError(Exception):
-    """The action does not apply to the incident as it is now (`code` for machines)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+__all__ = ["IncidentNotFound", "IncidentStateError", "acknowledge_incident"]
 
 
 def acknowledge_incident(
@@ -34,48 +33,21 @@ def acknowledge_incident(
 ) -> Incident:
     """Triggered -> acknowledged, with a timeline entry and an audit record.
 
-    The row is locked for the transaction, so two people acknowledging at once give one
-    acknowledgement and one IncidentStateError("already_acknowledged")."""
-    incident = session.exec(
-        select(Incident).where(Incident.id == incident_id).with_for_update()
-    ).first()
+    The row is locked for the transaction and written with ``WHERE version = :seen``, so two
+    people acknowledging at once give one acknowledgement and one IncidentStateError (code
+    "illegal_transition": "Incident #12 is already acknowledged by ana.lopez at ...")."""
+    incident = lock_incident(session, incident_id)
     if incident is None:
-        raise IncidentStateError("not_found", "No such incident.")
-    if incident.status == IncidentStatus.ACKNOWLEDGED.value:
-        raise IncidentStateError(
-            "already_acknowledged",
-            f"Incident #{incident.number} was already acknowledged at "
-            f"{incident.acknowledged_at.isoformat() if incident.acknowledged_at else '?'}.",
-        )
-    if incident.status == IncidentStatus.RESOLVED.value:
-        raise IncidentStateError(
-            "already_resolved", f"Incident #{incident.number} is already resolved."
-        )
-    incident.status = IncidentStatus.ACKNOWLEDGED.value
-    incident.acknowledged_at = now
-    incident.updated_at = now
-    incident.version += 1
-    session.add(incident)
-    session.add(
-        IncidentEvent(
-            incident_id=incident.id,
-            at=now,
-            kind="acknowledged",
-            actor=actor,
-            message=f"Acknowledged by {actor}",
-            data={},
-        )
-    )
-    record_audit(
+        raise IncidentNotFound()
+    result = apply_command(
         session,
+        incident,
+        Acknowledge(),
         actor=actor,
-        action="incident.acknowledged",
-        record_type="incident",
-        record_id=str(incident.id),
-        ip=ip,
-        user_agent=user_agent,
-        details={"number": incident.number, "version": incident.version},
+        permissions={Permission.INCIDENTS_ACKNOWLEDGE},
         now=now,
+        origin=Origin(ip=ip, user_agent=user_agent),
     )
-    session.flush()
-    return incident
+    if isinstance(result, Refusal):
+        raise IncidentStateError(result.code.value, result.message)
+    return result

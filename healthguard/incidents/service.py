@@ -15,9 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from healthguard.incidents.lifecycle import TimelineEntry
 from healthguard.incidents.priority import PRIORITIES, validate_priority
-from healthguard.models import Bed, Incident, IncidentEvent, Patient, Ward
-from healthguard.models.incidents import IncidentStatus
+from healthguard.incidents.timeline import write_entries
+from healthguard.models import Bed, Incident, Patient, Ward
+from healthguard.models.incidents import DONE_STATUSES, IncidentStatus
 from healthguard.patients.phi import display_names
 from healthguard.security.audit import record_audit
 
@@ -60,8 +62,13 @@ def open_incident(
     source: str = "manual",
     actor: str = "system",
     dedup_key: str | None = None,
+    note: str | None = None,
+    raised_by: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
 ) -> Incident:
-    """Open an incident (and its first timeline entry). Flushes; the caller commits."""
+    """Open an incident (and its first timeline entry, with ``note``, free text typed by a
+    person, encrypted). Flushes; the caller commits."""
     title = (title or "").strip()
     if not title:
         raise IncidentInputError("title", "must not be empty")
@@ -101,20 +108,19 @@ def open_incident(
         patient_id=patient_id,
         source=source,
         dedup_key=dedup_key,
+        raised_by=raised_by,
         opened_at=now,
         updated_at=now,
     )
     session.add(incident)
     session.flush()
-    session.add(
-        IncidentEvent(
-            incident_id=incident.id,
-            at=now,
-            kind="opened",
-            actor=actor,
-            message=f"{priority} opened: {title}",
-            data={"source": source},
-        )
+    data: dict[str, Any] = {"source": source}
+    if raised_by:
+        data["raised_by"] = raised_by
+    write_entries(
+        session,
+        incident.id,
+        [TimelineEntry("opened", actor, now, f"{priority} opened: {title}", data, note)],
     )
     record_audit(
         session,
@@ -122,6 +128,8 @@ def open_incident(
         action="incident.opened",
         record_type="incident",
         record_id=str(incident.id),
+        ip=ip,
+        user_agent=user_agent,
         details={"priority": priority, "source": source, "number": incident.number},
         now=now,
     )
@@ -165,7 +173,7 @@ def list_open_incidents(
         .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
         .join(Bed, col(Bed.id) == col(Incident.bed_id), isouter=True)
         .join(Patient, col(Patient.id) == col(Incident.patient_id), isouter=True)
-        .where(col(Incident.status) != IncidentStatus.RESOLVED.value)
+        .where(col(Incident.status).not_in(DONE_STATUSES))
         .order_by(priority_rank, col(Incident.opened_at))
         .limit(limit)
     )
@@ -192,7 +200,8 @@ def list_open_incidents(
                 bed_label=bed_label or "",
                 patient_initials=initials(given, family),
                 opened_at=incident.opened_at,
-                acknowledged=incident.status == IncidentStatus.ACKNOWLEDGED.value,
+                acknowledged=incident.status
+                in (IncidentStatus.ACKNOWLEDGED.value, IncidentStatus.IN_PROGRESS.value),
             )
         )
     return rows

@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from healthguard.incidents.timeline import count_stale_text, rotate_text
 from healthguard.models import Patient
 from healthguard.patients.phi import (
     ENCRYPTED_FIELDS,
@@ -258,8 +259,11 @@ def check_keys_at_startup(settings: Settings) -> None:
         session.rollback()
 
 
-def _record_rotation(factory: SessionFactory, report: RotationReport, current: str) -> None:
-    """One `key.rotated` audit row per run (key ids and counts only, never key material)."""
+def _record_rotation(
+    factory: SessionFactory, report: RotationReport, current: str, record_type: str = "phi_keyring"
+) -> None:
+    """One `key.rotated` audit row per run and kind of data (key ids and counts only, never
+    key material)."""
     from healthguard.security.audit import record_audit
     from healthguard.security.audit_cli import cli_actor
 
@@ -268,7 +272,7 @@ def _record_rotation(factory: SessionFactory, report: RotationReport, current: s
             session,
             actor=cli_actor(),
             action="key.rotated",
-            record_type="phi_keyring",
+            record_type=record_type,
             record_id=current,
             outcome="success" if not report.rows_remaining else "failure",
             details={
@@ -291,15 +295,68 @@ def cmd_keys_rotate(settings: Settings, batch_size: int = 500) -> int:
         with factory() as session:
             verify_keyring(session, keyring, index_key)
             total = count_stale_rows(session, keyring)
+            text_total = count_stale_text(session, keyring)
             session.rollback()
     except (KeyringError, DecryptionError) as exc:
         print(f"Cannot rotate keys: {exc}", file=sys.stderr)
         return 1
     current = keyring.current_id
-    if total == 0:
-        print(f"All patient data is already encrypted with the current key {current!r}.")
+    if total == 0 and text_total == 0:
+        print(
+            f"All patient data and incident notes are already encrypted with the current key "
+            f"{current!r}."
+        )
         print("Nothing to do.")
         return 0
+    if total and _rotate_patients(factory, keyring, batch_size, total):
+        return 1
+    if text_total and _rotate_incident_text(factory, keyring, batch_size, text_total):
+        return 1
+    old = [k for k in keyring.ids if k != current]
+    if old:
+        print(
+            f"Old key(s) {', '.join(old)} are no longer used by patient data or incident "
+            "notes. Remove them from HEALTHGUARD_PHI_KEYRING only when no backup you might "
+            "restore needs them."
+        )
+    return 0
+
+
+def _rotate_incident_text(
+    factory: SessionFactory, keyring: Keyring, batch_size: int, total: int
+) -> bool:
+    """The incident notes and resolution texts; True when something is left to do."""
+    current = keyring.current_id
+    print(
+        f"Re-encrypting incident notes and resolution texts with the current key "
+        f"{current!r}: {total} value(s) still use an older key."
+    )
+    try:
+        done, batches = rotate_text(factory, keyring, batch_size=batch_size)
+    except (KeyringError, DecryptionError) as exc:
+        print(f"Rotation stopped: {exc}", file=sys.stderr)
+        print("Batches already done are kept; fix the keyring and run it again.", file=sys.stderr)
+        return True
+    with factory() as session:
+        remaining = count_stale_text(session, keyring)
+        session.rollback()
+    print(f"Done: {done} incident text value(s) re-encrypted with key {current!r}.")
+    report = RotationReport(current, batches, done, done, remaining)
+    _record_rotation(factory, report, current, record_type="incident_text")
+    if remaining:
+        print(
+            f"{remaining} incident text value(s) were written with an older key while this "
+            "ran (a process still has the old keyring first?): run it again.",
+        )
+        return True
+    return False
+
+
+def _rotate_patients(
+    factory: SessionFactory, keyring: Keyring, batch_size: int, total: int
+) -> bool:
+    """The patient records; True when something is left to do."""
+    current = keyring.current_id
     print(
         f"Re-encrypting patient data with the current key {current!r}: {total} patient "
         f"record(s) still use an older key. Batches of {batch_size}; the application keeps "
@@ -314,7 +371,7 @@ def cmd_keys_rotate(settings: Settings, batch_size: int = 500) -> int:
     except (KeyringError, DecryptionError) as exc:
         print(f"Rotation stopped: {exc}", file=sys.stderr)
         print("Batches already done are kept; fix the keyring and run it again.", file=sys.stderr)
-        return 1
+        return True
     print(
         f"Done: {report.rows_rotated} patient record(s) ({report.values_rotated} values) "
         f"re-encrypted with key {current!r} in {report.batches} batch(es)."
@@ -325,11 +382,5 @@ def cmd_keys_rotate(settings: Settings, batch_size: int = 500) -> int:
             f"{report.rows_remaining} record(s) were written with an older key while this "
             "ran (a process still has the old keyring first?): run it again.",
         )
-        return 1
-    old = [k for k in keyring.ids if k != current]
-    if old:
-        print(
-            f"Old key(s) {', '.join(old)} are no longer used by patient data. Remove them "
-            "from HEALTHGUARD_PHI_KEYRING only when no backup you might restore needs them."
-        )
-    return 0
+        return True
+    return False

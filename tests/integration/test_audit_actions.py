@@ -227,8 +227,10 @@ def test_incident_acknowledge(client: CheckedClient, tokens: dict[str, dict[str,
     assert response.status_code == 200
     row = only(rows, "incident.acknowledged")
     assert (row.actor, row.record_type, row.record_id) == ("nurse.card", "incident", incident)
+    # A second acknowledgement is refused by the lifecycle (409, illegal_transition) and
+    # audited as nothing.
     conflict, _ = audited({}, lambda: client.post(url, headers=headers))
-    assert_error(conflict, 409, "conflict")
+    assert_error(conflict, 409, "illegal_transition")
 
 
 # --- the audit log itself --------------------------------------------------------------------

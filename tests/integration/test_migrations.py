@@ -164,3 +164,64 @@ def test_schema_enforces_key_constraints(empty_database_url: str) -> None:
         assert fails(incident.replace("'k1'", "'k2'"), prio="P5", status="triggered", n=now)
     finally:
         engine.dispose()
+
+
+def test_incident_lifecycle_migration_keeps_the_data(empty_database_url: str) -> None:
+    """0006: acknowledged_by is filled from the timeline on upgrade; closed frees the dedup
+    key; downgrade maps in_progress and closed back to statuses 0005 knows."""
+    from alembic import command
+
+    url = empty_database_url
+    migrations.upgrade_to_head(url)  # (other tests of the module may have used it)
+    migrations._run_command(url, command.downgrade, "0005_clinical")
+    now = datetime.now(UTC)
+    acked, started, closed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    insert = (
+        "INSERT INTO incidents (id, title, summary, priority, status, dedup_key, source,"
+        " escalation_step, version, opened_at, acknowledged_at, updated_at)"
+        " VALUES (:id, 't', '', 'P2', :status, :key, 'test', 0, 1, :n, :ack, :n)"
+    )
+    _exec(url, insert, id=acked, status="acknowledged", key="m1", n=now, ack=now)
+    _exec(url, insert, id=started, status="acknowledged", key="m2", n=now, ack=now)
+    _exec(url, insert, id=closed, status="resolved", key="m3", n=now, ack=None)
+    _exec(
+        url,
+        "INSERT INTO incident_events (incident_id, at, kind, actor, message, data)"
+        " VALUES (:i, :n, 'acknowledged', 'ana.lopez', 'Acknowledged by ana.lopez', '{}')",
+        i=acked,
+        n=now,
+    )
+    migrations.upgrade_to_head(url)
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            rows = dict(conn.execute(sa.text("SELECT id, acknowledged_by FROM incidents")).all())
+            assert (rows[acked], rows[started], rows[closed]) == ("ana.lopez", None, None)
+            conn.execute(
+                sa.text("UPDATE incidents SET status = 'in_progress' WHERE id = :i"), {"i": started}
+            )
+            conn.execute(
+                sa.text("UPDATE incidents SET status = 'closed' WHERE id = :i"), {"i": closed}
+            )
+            # A closed incident no longer holds its dedup key; an in-progress one does.
+            conn.execute(sa.text(insert), dict(id=uuid.uuid4(), status="triggered", key="m3",
+                                               n=now, ack=None))  # fmt: skip
+        with engine.connect() as conn, pytest.raises(IntegrityError):
+            conn.execute(sa.text(insert), dict(id=uuid.uuid4(), status="triggered", key="m2",
+                                               n=now, ack=None))  # fmt: skip
+    finally:
+        engine.dispose()
+    migrations._run_command(url, command.downgrade, "0005_clinical")
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            statuses = dict(conn.execute(sa.text("SELECT id, status FROM incidents")).all())
+    finally:
+        engine.dispose()
+    assert (statuses[acked], statuses[started], statuses[closed]) == (
+        "acknowledged",
+        "acknowledged",
+        "resolved",
+    )
+    migrations.upgrade_to_head(url)
+    assert migrations.check_schema(url) == "current"

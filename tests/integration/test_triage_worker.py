@@ -303,3 +303,39 @@ def test_manual_observations_older_than_the_rule_look_back_still_count_in_news2(
     # RR 22 -> 2, SBP 105 -> 1, temperature 38.2 -> 1, HR 100 (monitor) -> 1
     assert score.total == 5
     assert score.subscores["heart_rate"] == 1 and score.subscores["resp_rate"] == 2
+
+
+def test_a_stale_upgrade_never_overwrites_a_persons_change(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    """The batch decided "P2 -> P1" from what it read; meanwhile a physician raised it to P0.
+    The worker locks the row and looks again: the P0 stays, the finding becomes evidence."""
+    from healthguard.clinical.rules import Finding
+    from healthguard.clinical.triage import UpgradeIncident
+
+    now = datetime.now(UTC)
+    stage = {**NORMAL, "resp_rate": 22, "spo2": 95, "systolic_bp": 105, "heart_rate": 100,
+             "temperature_c": 38.2}  # fmt: skip
+    store(readings(patient, now - timedelta(seconds=5), stage))
+    triage.score_patients([patient], now=now, client=client)
+    (incident,) = incidents_of(patient)
+    assert incident.priority == "P2"
+    with session_scope() as session:  # the person's change, committed first
+        row = session.get(Incident, incident.id)
+        assert row is not None
+        row.priority, row.version = "P0", row.version + 1
+        session.add(row)
+    finding = Finding("news2_emergency", "deterioration", "P1", "physiological", "NEWS2 8",
+                      {}, now)  # fmt: skip
+    ctx = triage.PatientContext(patient, ward_code=_ward_of(patient))
+    with session_scope() as session:
+        change = triage.apply_action(
+            session, ctx, UpgradeIncident(incident.id, "P2", "P1", finding), now
+        )
+    assert change is not None and change.kind == "incident.updated"
+    (after,) = incidents_of(patient)
+    assert after.priority == "P0" and after.version == incident.version + 1
+    with session_scope() as session:
+        kinds = [e.kind for e in session.exec(
+            select(IncidentEvent).where(IncidentEvent.incident_id == incident.id))]  # fmt: skip
+    assert "upgraded" not in kinds and kinds[-1] == "evidence"
