@@ -13,7 +13,7 @@ CORE_PACKAGES  := healthguard/models healthguard/incidents healthguard/realtime 
                   healthguard/settings.py healthguard/db.py \
                   healthguard/migrations.py healthguard/seed.py workers
 
-.PHONY: run test lint format install install-dev chromium clean help
+.PHONY: run test lint format install install-dev chromium alertmanager clean help
 
 help:
 	@echo "make run    install and start HealthGuard Ops on http://localhost:3000 (demo data)"
@@ -43,7 +43,12 @@ run: install
 chromium: install-dev
 	@$(BIN)/python tests/e2e/e2e_support.py || $(BIN)/playwright install chromium
 
-test: install-dev chromium
+# The real-Alertmanager integration test needs the Debian package (.ci/run installs it).
+alertmanager:
+	@command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ] || \
+	  { echo "The integration tests need Prometheus Alertmanager: sudo apt-get install -y --no-install-recommends prometheus-alertmanager"; exit 1; }
+
+test: install-dev chromium alertmanager
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml:test-artifacts/coverage.xml
 
 lint: install-dev

@@ -34,10 +34,21 @@ def run_worker(burst: bool = False, triage: bool = False) -> bool:
 
 def schedule_periodic_jobs(scheduler: Scheduler) -> None:
     """Register the periodic jobs once (idempotent across scheduler restarts)."""
+    from workers import integrations
     from workers.triage import TRIAGE_QUEUE
 
+    periodic = {  # job id -> (function, seconds between runs)
+        integrations.HEARTBEAT_JOB_ID: (
+            "workers.integrations.check_heartbeats",
+            integrations.HEARTBEAT_SECONDS,
+        ),
+        integrations.SILENCE_REMINDER_JOB_ID: (
+            "workers.integrations.silence_reminders",
+            integrations.SILENCE_REMINDER_SECONDS,
+        ),
+    }
     for job in scheduler.get_jobs():
-        if job.id == SWEEP_JOB_ID:
+        if job.id == SWEEP_JOB_ID or job.id in periodic:
             scheduler.cancel(job)
     scheduler.schedule(
         scheduled_time=datetime.now(UTC),
@@ -48,6 +59,16 @@ def schedule_periodic_jobs(scheduler: Scheduler) -> None:
         queue_name=TRIAGE_QUEUE,
         result_ttl=60,
     )
+    for job_id, (func, seconds) in periodic.items():
+        scheduler.schedule(
+            scheduled_time=datetime.now(UTC),
+            func=func,
+            interval=seconds,
+            repeat=None,
+            id=job_id,
+            queue_name=DEFAULT,
+            result_ttl=60,
+        )
 
 
 def run_scheduler() -> None:

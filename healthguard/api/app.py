@@ -18,6 +18,7 @@ from healthguard.api import (
     incident_metrics,
     incidents,
     integration_keys,
+    integrations,
     news2,
     patients,
     vitals,
@@ -60,6 +61,7 @@ def build_api() -> FastAPI:
     api.include_router(alarm_pauses.router, prefix=API_PREFIX)
     api.include_router(news2.router, prefix=API_PREFIX)
     api.include_router(docs.router, prefix=API_PREFIX)
+    api.include_router(integrations.router)  # /api/v1/integrations..., /api/v2/enqueue, /v2/enqueue
     api.include_router(not_found_router)
     return api
 

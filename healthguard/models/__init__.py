@@ -13,7 +13,13 @@ from healthguard.models.base import NAMING_CONVENTION, PRIORITIES, utcnow
 from healthguard.models.clinical import AlarmPause, AlarmRule, News2Score
 from healthguard.models.escalation import EscalationPolicy, EscalationStep, TargetKind
 from healthguard.models.hospital import Bed, Room, Ward
-from healthguard.models.incidents import Incident, IncidentEvent, IncidentStatus
+from healthguard.models.incidents import (
+    Incident,
+    IncidentEvent,
+    IncidentResponder,
+    IncidentStatus,
+)
+from healthguard.models.integrations import Integration as Integration  # registers its tables
 from healthguard.models.notifications import Channel, Notification, NotificationStatus
 from healthguard.models.patients import Admission, Patient
 from healthguard.models.staff import (
@@ -48,6 +54,7 @@ __all__ = [
     "EscalationStep",
     "Incident",
     "IncidentEvent",
+    "IncidentResponder",
     "IncidentStatus",
     "News2Score",
     "Notification",

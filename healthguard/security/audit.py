@@ -98,6 +98,12 @@ class AuditAction(StrEnum):
     INCIDENT_RESOLVED = "incident.resolved"
     INCIDENT_REOPENED = "incident.reopened"
     INCIDENT_NOTE_ADDED = "incident.note_added"
+    INCIDENT_STARTED = "incident.started"
+    INCIDENT_RESPONDER_ADDED = "incident.responder_added"
+    INCIDENT_RESPONDER_REMOVED = "incident.responder_removed"
+    INCIDENT_LEAD_SET = "incident.lead_set"
+    INCIDENT_PRIORITY_CHANGED = "incident.priority_changed"
+    INCIDENT_CLOSED = "incident.closed"
     # On-call schedules, alarm rules, escalation policies
     SCHEDULE_CREATED = "schedule.created"
     SCHEDULE_UPDATED = "schedule.updated"
@@ -117,6 +123,12 @@ class AuditAction(StrEnum):
     # Keys and settings
     KEY_ROTATED = "key.rotated"
     SETTING_CHANGED = "setting.changed"
+    # Inbound integrations and their silences (maintenance windows)
+    INTEGRATION_CREATED = "integration.created"
+    INTEGRATION_REVOKED = "integration.revoked"
+    SILENCE_CREATED = "silence.created"
+    SILENCE_ENDED = "silence.ended"
+    SILENCE_REMINDER = "silence.reminder"
     # Break-the-glass
     BREAK_GLASS_GRANTED = "break_glass.granted"
     BREAK_GLASS_USED = "break_glass.used"

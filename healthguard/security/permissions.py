@@ -38,6 +38,8 @@ class Permission(StrEnum):
     # Machines (integration keys carry these as scopes)
     INGEST_VITALS = "ingest:vitals"
     EVENTS_WRITE = "events:write"
+    # Silences (maintenance windows) of machine events, within the ward scope
+    SILENCES_MANAGE = "silences:manage"
     # Administration
     INTEGRATION_KEYS_MANAGE = "integration_keys:manage"
     USERS_MANAGE = "users:manage"
@@ -71,7 +73,12 @@ CLINICAL = frozenset(
 # incident over, name the lead, lower its priority, close it after review
 # (healthguard/incidents/lifecycle.py says which action needs which permission).
 INCIDENT_COORDINATION = frozenset(
-    {Permission.INCIDENTS_REASSIGN, Permission.INCIDENTS_CLOSE, Permission.INCIDENTS_DOWNGRADE}
+    {
+        Permission.INCIDENTS_REASSIGN,
+        Permission.INCIDENTS_CLOSE,
+        Permission.INCIDENTS_DOWNGRADE,
+        Permission.SILENCES_MANAGE,  # silences of their wards' machine events
+    }
 )
 
 # Clinical decision makers: RCP NEWS2 (2017) has a competent clinical decision maker decide
@@ -95,6 +102,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.INTEGRATION_KEYS_MANAGE,
             Permission.USERS_MANAGE,
             Permission.RULES_MANAGE,
+            Permission.SILENCES_MANAGE,  # maintenance windows of integrations
         }
     ),
     UserRole.AUDITOR: frozenset(

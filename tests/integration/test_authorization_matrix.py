@@ -54,9 +54,16 @@ KEY_SCOPES = sorted(p.value for p in (Permission.INGEST_VITALS, Permission.EVENT
 CALLERS: list[str] = [ANONYMOUS, *ROLE_PERMISSIONS, INTEGRATION]
 
 # Routes deliberately left out of the OpenAPI document (and so out of the matrix): the API
-# reference page, Prometheus metrics and the JSON 404/405 catch-all. Anything else hidden
-# from the document would escape this test, so it must be added here on purpose.
-UNDOCUMENTED_ROUTES = {"/api/v1/docs", "/metrics", "/api/v1/{path:path}"}
+# reference page, Prometheus metrics and the JSON 404/405 catch-alls (of /api/v1 and of
+# /api/v2, where only the PagerDuty route lives). Anything else hidden from the document
+# would escape this test, so it must be added here on purpose.
+UNDOCUMENTED_ROUTES = {"/api/v1/docs", "/metrics", "/api/v1/{path:path}", "/api/v2/{path:path}"}
+# Operations authenticated by an integration key inside the request (the PagerDuty
+# routing_key in the body, the Alertmanager key in the path) rather than by a header: they
+# declare `public` (no credentials header) and name where the key is (`x-integration-key`).
+KEY_OPERATIONS: list[tuple[str, str]] = [
+    (m, p) for m, p in OPERATIONS if "x-integration-key" in SPEC["paths"][p][m]
+]
 
 SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "SECURITY.md"
 
@@ -276,3 +283,46 @@ def test_operation_answers_as_the_matrix_says(
     else:
         error = assert_error(response, 403, "forbidden")
         assert declared in error["message"], what
+
+
+# --- operations authenticated by the integration key in the request ----------------------------
+
+
+def test_key_operations_are_public_and_say_where_the_key_is() -> None:
+    paths = {p for _, p in KEY_OPERATIONS}
+    assert {"/api/v2/enqueue", "/v2/enqueue", "/api/v1/integrations/events"} <= paths
+    assert "/api/v1/integrations/alertmanager/{key}" in paths
+    for method, path in KEY_OPERATIONS:
+        operation = SPEC["paths"][path][method]
+        assert operation["x-permission"] == PUBLIC, (method, path)
+        assert operation["x-integration-key"] in ("body.routing_key", "path.key"), (method, path)
+
+
+def test_key_operations_answer_every_caller_without_a_valid_key_the_same_404(
+    context: Context,
+) -> None:
+    """Whoever calls (no credentials, any role, a real integration key that belongs to no
+    integration), an unknown key gets one answer: 404, byte for byte the same, so the
+    answers never tell which keys exist."""
+    for method, path in KEY_OPERATIONS:
+        where = SPEC["paths"][path][method]["x-integration-key"]
+        answers: set[tuple[int, str]] = set()
+        for caller in CALLERS:
+            own = context.headers[caller].get("X-API-Key")
+            for key in ("hgk_" + uuid.uuid4().hex, own or "samplekeyhere"):
+                url, body = path, None
+                if where == "path.key":
+                    url = path.replace("{key}", key)
+                    body = {"version": "4", "status": "firing", "alerts": []}
+                else:
+                    body = {
+                        "routing_key": key,
+                        "event_action": "trigger",
+                        "payload": {"summary": "s", "source": "s", "severity": "info"},
+                    }
+                response = context.client.request(
+                    method.upper(), url, json=body, headers=context.headers[caller]
+                )
+                answers.add((response.status_code, response.text))
+        assert len(answers) == 1, (method, path, answers)
+        assert next(iter(answers))[0] == 404, (method, path, answers)
