@@ -22,13 +22,12 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from healthguard.incidents.lifecycle import Action, allowed_actions
-from healthguard.incidents.service import initials
+from healthguard.incidents.service import incident_rows_query, initials, visible_to
 from healthguard.incidents.timeline import TimelineRow, decrypt_resolution_text, read_timeline
 from healthguard.incidents.workflow import active_responders, build_view, staff_name
 from healthguard.models import Bed, Incident, Patient, User, Ward
@@ -130,28 +129,13 @@ def search_incidents(
 ) -> Page:
     """One page of the incidents the person may see (their wards, or assigned to them)."""
     limit = max(1, min(limit, MAX_PAGE))
-    columns: list[Any] = [
-        Incident,
-        Ward.code,
-        Bed.label,
-        Patient.given_name_enc,
-        Patient.family_name_enc,
-    ]
     stmt = (
-        sa.select(*columns)
-        .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
-        .join(Bed, col(Bed.id) == col(Incident.bed_id), isouter=True)
-        .join(Patient, col(Patient.id) == col(Incident.patient_id), isouter=True)
+        incident_rows_query()
         .order_by(col(Incident.opened_at).desc(), col(Incident.id).desc())
         .limit(limit + 1)
     )
     if not scope.all_wards:
-        visible: sa.ColumnElement[bool] = col(Incident.ward_id).in_(
-            [uuid.UUID(w) for w in scope.ward_ids]
-        )
-        if or_assigned_to:
-            visible = sa.or_(visible, col(Incident.assignee_staff_id) == uuid.UUID(or_assigned_to))
-        stmt = stmt.where(visible)
+        stmt = stmt.where(visible_to(scope.ward_ids, or_assigned_to))
     if filters.statuses:
         stmt = stmt.where(col(Incident.status).in_(filters.statuses))
     if filters.priorities:

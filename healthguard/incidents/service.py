@@ -148,6 +148,32 @@ def current_patient_in_bed(session: Session, bed_id: uuid.UUID) -> uuid.UUID | N
     ).first()
 
 
+def incident_rows_query() -> Any:
+    """SELECT incident, ward code, bed label and the patient's encrypted names (for the
+    initials): the base of every incident list (the dashboard queue and the API search)."""
+    columns: list[Any] = [
+        Incident,
+        Ward.code,
+        Bed.label,
+        Patient.given_name_enc,
+        Patient.family_name_enc,
+    ]
+    return (
+        sa.select(*columns)
+        .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
+        .join(Bed, col(Bed.id) == col(Incident.bed_id), isouter=True)
+        .join(Patient, col(Patient.id) == col(Incident.patient_id), isouter=True)
+    )
+
+
+def visible_to(ward_ids: Collection[str], or_assigned_to: str | None) -> sa.ColumnElement[bool]:
+    """Incidents of these wards (ids), widened by those assigned to staff `or_assigned_to`."""
+    visible: sa.ColumnElement[bool] = col(Incident.ward_id).in_([uuid.UUID(w) for w in ward_ids])
+    if or_assigned_to:
+        visible = sa.or_(visible, col(Incident.assignee_staff_id) == uuid.UUID(or_assigned_to))
+    return visible
+
+
 def list_open_incidents(
     session: Session,
     *,
@@ -161,18 +187,8 @@ def list_open_incidents(
     `ward_id`: one ward only. `visible_wards` (ward ids) limits the list to a person's ward
     scope, widened by the incidents assigned to staff member `or_assigned_to`."""
     priority_rank = sa.case({p: i for i, p in enumerate(PRIORITIES)}, value=Incident.priority)
-    columns: list[Any] = [
-        Incident,
-        Ward.code,
-        Bed.label,
-        Patient.given_name_enc,
-        Patient.family_name_enc,
-    ]
     stmt = (
-        sa.select(*columns)
-        .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
-        .join(Bed, col(Bed.id) == col(Incident.bed_id), isouter=True)
-        .join(Patient, col(Patient.id) == col(Incident.patient_id), isouter=True)
+        incident_rows_query()
         .where(col(Incident.status).not_in(DONE_STATUSES))
         .order_by(priority_rank, col(Incident.opened_at))
         .limit(limit)
@@ -180,11 +196,7 @@ def list_open_incidents(
     if ward_id is not None:
         stmt = stmt.where(col(Incident.ward_id) == ward_id)
     if visible_wards is not None:
-        wards = [uuid.UUID(w) for w in visible_wards]
-        visible: sa.ColumnElement[bool] = col(Incident.ward_id).in_(wards)
-        if or_assigned_to:
-            visible = sa.or_(visible, col(Incident.assignee_staff_id) == uuid.UUID(or_assigned_to))
-        stmt = stmt.where(visible)
+        stmt = stmt.where(visible_to(visible_wards, or_assigned_to))
     rows = []
     for incident, ward_code, bed_label, given_enc, family_enc in session.execute(stmt).all():
         given, family = display_names(incident.patient_id, given_enc, family_enc)
