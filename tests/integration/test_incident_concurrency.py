@@ -225,21 +225,20 @@ def test_a_second_writer_waits_for_the_row_lock_then_sees_the_first(tokens: Toke
 
 def _waits_on_a_lock(second: dict[str, Any]) -> bool:
     """Postgres reports the second backend waiting on a lock (polled until it does)."""
-    import time
+    from healthguard.runtime.embedded import wait_until
 
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
+    def waiting() -> bool:
         pid = second.get("pid")
-        if pid is not None:
-            with get_engine().connect() as conn:
-                waiting = conn.execute(
-                    sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"),
-                    {"p": pid},
-                ).scalar()
-            if waiting == "Lock":
-                return True
-        time.sleep(0.01)  # polling an observed condition, not a synchronisation by sleep
-    return False
+        if pid is None:
+            return False
+        with get_engine().connect() as conn:
+            event = conn.execute(
+                sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"),
+                {"p": pid},
+            ).scalar()
+        return bool(event == "Lock")
+
+    return wait_until(waiting, WAIT, interval=0.01)
 
 
 def test_two_writers_planned_from_the_same_view_cannot_both_win() -> None:
