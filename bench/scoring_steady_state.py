@@ -1,12 +1,14 @@
 """Scoring cost at steady state: each patient's full look-back of history already stored.
 
 Fills --minutes of history for --patients patients (one set of 5 numerics every --interval
-seconds per patient, like a monitor), then times the triage drain of all of them (each
-patient scored once) a few times. Prints the cost per patient scoring and what it means:
-how many patients at that interval one triage worker can keep scored within a given lag.
+seconds per patient, like a monitor), then times the triage drain of all of them: first
+cold (the worker loads each patient's whole look-back), then --rounds times warm (each
+patient's history kept by the worker; before each drain every patient gets --new-seconds of
+new readings, as between two scorings at steady state). Prints the cost per patient scoring
+and what it means: how many patients one triage worker keeps scored within a given lag.
 
 Run:  .venv/bin/python bench/scoring_steady_state.py [--patients 200] [--minutes 16]
-      [--interval 1.0]
+      [--interval 1.0] [--rounds 3] [--new-seconds 2] [--profile]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=16.0)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--new-seconds", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="cProfile one drain, top 30")
     args = parser.parse_args()
     from testsupport import create_database
@@ -83,26 +86,51 @@ def main() -> int:
             f"one set every {args.interval:g} s) stored in {fill:.0f} s"
         )
         client = redis_connection()
-        times = []
-        for _ in range(args.rounds):
+
+        def drain() -> float:
             client.sadd(triage.DIRTY, *(str(p) for p in patients))
             client.delete(triage.PENDING)
             t = time.perf_counter()
             triage.drain_dirty_patients()
-            times.append(time.perf_counter() - t)
+            return time.perf_counter() - t
+
+        def new_readings() -> None:
+            for second in range(args.new_seconds):
+                at = datetime.now(UTC) - timedelta(seconds=args.new_seconds - second)
+                batch = [
+                    Reading(p, name, value + (second % 7), None, "", "mon", at)
+                    for p in patients
+                    for name, value in (("heart_rate", 78.0), ("spo2", 94.0),
+                                        ("resp_rate", 16.0), ("systolic_bp", 120.0),
+                                        ("temperature_c", 36.8))
+                ]  # fmt: skip
+                with session_scope() as session:
+                    store_readings(session, batch, datetime.now(UTC))
+
+        cold = drain()
+        times = []
+        for _ in range(args.rounds):
+            new_readings()
+            times.append(drain())
         per = statistics.median(times) / args.patients * 1000
         if args.profile:
             import cProfile
             import pstats
 
+            new_readings()
             client.sadd(triage.DIRTY, *(str(p) for p in patients))
             client.delete(triage.PENDING)
             profile = cProfile.Profile()
             profile.runcall(triage.drain_dirty_patients)
             pstats.Stats(profile).sort_stats("tottime").print_stats(30)
         print(
-            f"drain of {args.patients} patients: median {statistics.median(times):.2f} s "
-            f"({per:.1f} ms per patient scoring, one triage worker, uncontended)"
+            f"cold drain of {args.patients} patients (whole look-back loaded): {cold:.2f} s "
+            f"({cold / args.patients * 1000:.1f} ms per patient)"
+        )
+        print(
+            f"warm drain, {args.new_seconds} s of new readings per patient: median "
+            f"{statistics.median(times):.2f} s ({per:.2f} ms per patient scoring, one triage "
+            "worker, uncontended)"
         )
         for lag in (2.0, 5.0, 10.0):
             keep = lag / (per / 1000)

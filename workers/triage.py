@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 from healthguard.alarms.pauses import active_pauses
 from healthguard.alarms.rules import cached_rules
 from healthguard.clinical import triage
+from healthguard.clinical.history import PatientHistory
 from healthguard.clinical.news2 import news2_from_readings
 from healthguard.clinical.rules import Finding, PatientWindow, evaluate, lookback_for
 from healthguard.clinical.vitals import Reading
@@ -56,6 +57,8 @@ from healthguard.realtime import ChangeEvent, publish_change
 from healthguard.realtime.events import VITALS_UPDATED
 from healthguard.security.audit import record_audit
 from healthguard.settings import get_settings
+from workers import kept_history
+from workers.kept_history import KeptPatient
 from workers.queues import redis_connection
 
 log = logging.getLogger(__name__)
@@ -208,9 +211,29 @@ class PatientContext:
     readings: list[Reading] = field(default_factory=list)
     last_reading_at: datetime | None = None
     news2_history: list[tuple[datetime, int, bool]] = field(default_factory=list)
+    # The worker's kept history of this patient (workers.kept_history); `history` only when
+    # it serves this scoring (then `readings` holds just what NEWS2 reads).
+    kept: KeptPatient | None = None
+    history: PatientHistory | None = None
+    new_readings: bool = True  # anything observed since this worker last scored the patient
 
 
 def score_patients(
+    patient_ids: list[uuid.UUID], *, now: datetime, client: redis.Redis
+) -> list[ChangeEvent]:
+    """Score one batch in one transaction; the change events to publish after commit.
+
+    A failed batch forgets its patients' kept histories (they may hold a NEWS2 marked as
+    stored that was rolled back): the retry loads them afresh."""
+    try:
+        return _score_patients(patient_ids, now=now, client=client)
+    except BaseException:
+        for pid in patient_ids:
+            kept_history.kept().pop(pid, None)
+        raise
+
+
+def _score_patients(
     patient_ids: list[uuid.UUID], *, now: datetime, client: redis.Redis
 ) -> list[ChangeEvent]:
     """Score one batch in one transaction; the change events to publish after commit."""
@@ -237,9 +260,20 @@ def score_patients(
             )
             last_at = ctx.last_reading_at
             if last_at is not None and (news2.total or not news2.partial or news2.subscores):
-                scores.append(_news2_row(ctx.patient_id, last_at, news2, now))
-                if not ctx.news2_history or ctx.news2_history[-1][0] != last_at:
-                    ctx.news2_history.append((last_at, news2.total, news2.partial))
+                signature = (
+                    news2.total,
+                    news2.partial,
+                    news2.risk,
+                    tuple(sorted(news2.subscores.items())),
+                )
+                if kept_history.should_store_news2(ctx.kept, last_at, signature):
+                    scores.append(_news2_row(ctx.patient_id, last_at, news2, now))
+                    point = (last_at, news2.total, news2.partial)
+                    if ctx.kept is not None:
+                        ctx.kept.last_stored = (last_at, signature)
+                        kept_history.add_news2(ctx.kept, point)
+                    elif not ctx.news2_history or ctx.news2_history[-1][0] != last_at:
+                        ctx.news2_history.append(point)
             window = PatientWindow(
                 patient_id=ctx.patient_id,
                 readings=ctx.readings,
@@ -251,11 +285,13 @@ def score_patients(
                 news2_freshness=freshness,
                 news2_sustain=NEWS2_SUSTAIN,
                 news2=news2,
+                history=ctx.history,
             )
             found.extend((ctx, f) for f in evaluate(rules, window))
-        rescored = store_news2_scores(session, scores)
-        # One "vitals updated" per ward with a new score: its bed board reloads (coalesced).
-        for ward_code in sorted({contexts[p].ward_code or "" for p in rescored} - {""}):
+        store_news2_scores(session, scores)
+        # One "vitals updated" per ward with new readings: its bed board reloads (coalesced).
+        updated = {c.ward_code or "" for c in contexts.values() if c.new_readings}
+        for ward_code in sorted(updated - {""}):
             changes.append(
                 ChangeEvent(kind=VITALS_UPDATED, entity_id=ward_code, ward_code=ward_code)
             )
@@ -287,6 +323,7 @@ def score_patients(
                 change = apply_action(session, ctx, action, now, alert_id)
                 if change is not None:
                     changes.append(change)
+    kept_history.forget_idle(now)
     return changes
 
 
@@ -303,6 +340,10 @@ def load_contexts(
     now: datetime,
     lookback: timedelta = LOOKBACK,
 ) -> dict[uuid.UUID, PatientContext]:
+    """Each patient's placement, readings and NEWS2 history for a scoring at `now`.
+
+    Patients this worker keeps a history of (workers.kept_history) only read what arrived
+    since; the others are loaded in full and kept from now on."""
     contexts = {pid: PatientContext(pid) for pid in patient_ids}
     columns: list[Any] = [Patient.id, Patient.spo2_scale, Ward.code, Ward.id, Bed.label]
     placement = session.execute(
@@ -327,85 +368,124 @@ def load_contexts(
     placed = {row[0] for row in placement}
     for pid in [p for p in contexts if p not in placed]:
         contexts.pop(pid)  # a patient removed meanwhile: nothing to score
+    freshness = timedelta(seconds=get_settings().news2_freshness_seconds)
+    warm = kept_history.warm(contexts, now=now, lookback=lookback, freshness=freshness)
+    cold = [pid for pid in contexts if pid not in warm]
+    if cold:
+        _load_cold(session, cold, now=now, lookback=lookback, freshness=freshness)
+    kept_history.catch_up(session, warm, now=now, news2_horizon=NEWS2_HISTORY)
+    for pid, ctx in contexts.items():
+        kp = kept_history.kept()[pid]
+        kept_history.prune(kp, now=now, news2_horizon=NEWS2_HISTORY)
+        ctx.kept = kp
+        history = kp.history
+        candidates = [
+            at
+            for at in (history.last_observed_at(now), kp.last_seen)
+            if at is not None and at >= now - SILENT_HORIZON
+        ]
+        ctx.last_reading_at = max(candidates, default=None)
+        ctx.new_readings = ctx.last_reading_at != kp.last_published
+        kp.last_published = ctx.last_reading_at
+        if history.serves(now):
+            ctx.history = history
+            ctx.readings = history.news2_readings(now, freshness, NEWS2_SUSTAIN)
+        else:  # a reading from a clock ahead of ours: score the classic way
+            ctx.readings = [r for r in history.all_readings() if r.observed_at <= now]
+        ctx.news2_history = kp.news2_history
+    return contexts
+
+
+def _load_cold(
+    session: Session,
+    patient_ids: list[uuid.UUID],
+    *,
+    now: datetime,
+    lookback: timedelta,
+    freshness: timedelta,
+) -> None:
+    """Load patients in full and keep them (workers.kept_history.remember_cold)."""
     obs = Observation.__table__  # type: ignore[attr-defined]
+    columns = [
+        obs.c.id,
+        obs.c.patient_id,
+        obs.c.parameter,
+        obs.c.value,
+        obs.c.value_text,
+        obs.c.unit,
+        obs.c.source,
+        obs.c.observed_at,
+        obs.c.received_at,
+    ]
     rows = session.execute(
-        sa.select(
-            obs.c.patient_id,
-            obs.c.parameter,
-            obs.c.value,
-            obs.c.value_text,
-            obs.c.unit,
-            obs.c.source,
-            obs.c.observed_at,
-        )
+        sa.select(*columns)
         .where(
-            obs.c.patient_id == any_of(contexts),
+            obs.c.patient_id == any_of(patient_ids),
             obs.c.observed_at >= now - lookback,
-            obs.c.observed_at <= now,  # scored as of `now`
         )
         .order_by(obs.c.observed_at)
     ).all()
     # NEWS2 takes the freshest value of each parameter within the freshness window (1 h by
     # default), longer than the rules' look-back: a nurse's manual BP and temperature from
     # 45 minutes ago still count. The freshest older reading of each parameter and source.
-    freshness = timedelta(seconds=get_settings().news2_freshness_seconds)
     older: list[Any] = []
     if freshness > lookback:
         older = list(
             session.execute(
-                sa.select(
-                    obs.c.patient_id,
-                    obs.c.parameter,
-                    obs.c.value,
-                    obs.c.value_text,
-                    obs.c.unit,
-                    obs.c.source,
-                    obs.c.observed_at,
-                )
+                sa.select(*columns)
                 .ext(distinct_on(obs.c.patient_id, obs.c.parameter, obs.c.source))
                 .where(
-                    obs.c.patient_id == any_of(contexts),
+                    obs.c.patient_id == any_of(patient_ids),
                     obs.c.observed_at >= now - freshness,
                     obs.c.observed_at < now - lookback,
                 )
                 .order_by(obs.c.patient_id, obs.c.parameter, obs.c.source, obs.c.observed_at.desc())
             ).all()
         )
-        older.sort(key=lambda row: row[6])
-    for pid, parameter, value, text, unit, source, observed_at in [*older, *rows]:
-        contexts[pid].readings.append(
-            Reading(pid, parameter, value, text, unit, source, observed_at)
-        )
+        older.sort(key=lambda row: row[7])
+    loaded: dict[uuid.UUID, list[tuple[int, Reading, datetime]]] = defaultdict(list)
+    for oid, pid, parameter, value, text, unit, source, observed_at, received in [*older, *rows]:
+        reading = Reading(pid, parameter, value, text, unit, source, observed_at)
+        loaded[pid].append((oid, reading, received))
     # The newest reading of each patient however old: a silent monitor is itself an alarm.
-    latest = session.execute(
-        sa.select(obs.c.patient_id, sa.func.max(obs.c.observed_at))
-        .where(
-            obs.c.patient_id == any_of(contexts),
-            obs.c.observed_at >= now - SILENT_HORIZON,
-            obs.c.observed_at <= now,
-        )
-        .group_by(obs.c.patient_id)
-    ).all()
-    for pid, last in latest:
-        contexts[pid].last_reading_at = last
+    latest = dict(
+        session.execute(
+            sa.select(obs.c.patient_id, sa.func.max(obs.c.observed_at))
+            .where(
+                obs.c.patient_id == any_of(patient_ids),
+                obs.c.observed_at >= now - SILENT_HORIZON,
+                obs.c.observed_at <= now,
+            )
+            .group_by(obs.c.patient_id)
+        ).all()
+    )
     history_columns: list[Any] = [
         News2Score.patient_id,
         News2Score.observed_at,
         News2Score.total,
         News2Score.partial,
     ]
-    history = session.execute(
+    scores: dict[uuid.UUID, list[tuple[datetime, int, bool]]] = defaultdict(list)
+    for pid, observed_at, total, partial in session.execute(
         sa.select(*history_columns)
         .where(
-            col(News2Score.patient_id) == any_of(contexts),
+            col(News2Score.patient_id) == any_of(patient_ids),
             col(News2Score.observed_at) >= now - NEWS2_HISTORY,
             col(News2Score.observed_at) <= now,
         )
         .order_by(col(News2Score.observed_at))
-    ).all()
-    for pid, observed_at, total, partial in history:
-        contexts[pid].news2_history.append((observed_at, total, partial))
-    return contexts
+    ).all():
+        scores[pid].append((observed_at, total, partial))
+    for pid in patient_ids:
+        kept_history.remember_cold(
+            pid,
+            loaded.get(pid, []),
+            now=now,
+            lookback=lookback,
+            freshness=freshness,
+            last_seen=latest.get(pid),
+            news2_history=scores.get(pid, []),
+        )
 
 
 def _condition_of(dedup_key: str | None) -> str:

@@ -353,6 +353,11 @@ _NUMERIC_READING = {
 }
 
 
+NEWS2_READING_PARAMETERS = frozenset(
+    {*_NUMERIC_READING, Parameter.ON_OXYGEN.value, Parameter.CONSCIOUSNESS.value}
+)
+
+
 def _usable(reading: Reading) -> float | str | bool | None:
     """The value a NEWS2 parameter reading scores with, or None when it cannot be scored."""
     name = reading.parameter
@@ -367,6 +372,9 @@ def _usable(reading: Reading) -> float | str | bool | None:
         if text in ACVPU:
             return text
     return None
+
+
+usable_value = _usable
 
 
 # The middle of each numeric parameter's 0 band: among readings of the same sub-score, the one

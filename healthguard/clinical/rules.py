@@ -61,10 +61,11 @@ from __future__ import annotations
 import math
 import operator
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from healthguard.clinical.news2 import News2Result, latest_observed_at, news2_from_readings
 from healthguard.clinical.vitals import (
@@ -76,6 +77,9 @@ from healthguard.clinical.vitals import (
     Reading,
 )
 from healthguard.models.base import PRIORITIES
+
+if TYPE_CHECKING:
+    from healthguard.clinical.history import PatientHistory
 
 RuleKind = Literal[
     "threshold", "rate_of_change", "news2", "news2_trend", "arrest", "technical", "silent_monitor"
@@ -163,6 +167,10 @@ class PatientWindow:
     # The caller's NEWS2 of exactly these readings, now, freshness, scale and sustain (saves
     # computing it twice); None: computed here.
     news2: News2Result | None = None
+    # The patient's kept history (clinical.history): when it serves `now`, the rules read its
+    # series instead of sorting `readings`, which then need only hold the readings NEWS2
+    # reads (PatientHistory.news2_readings).
+    history: PatientHistory | None = None
 
 
 def condition_of(rule: Rule) -> str:
@@ -405,6 +413,17 @@ class _Context:
 
 
 def _context(window: PatientWindow) -> _Context:
+    h = window.history
+    if h is not None and h.serves(window.now):
+        return _Context(
+            window,
+            window.now,
+            h.series,
+            h.series_sources,
+            h.by_source,
+            h.texts,
+            sorted(window.readings, key=lambda r: r.observed_at),
+        )
     readings = sorted(
         (r for r in window.readings if r.observed_at <= window.now), key=lambda r: r.observed_at
     )
@@ -554,6 +573,14 @@ def _threshold(ctx: _Context, rule: Rule) -> list[Finding]:
     return [_finding(ctx, rule, summary, evidence, points[-1][0])]
 
 
+def _point_time(point: tuple[datetime, float]) -> datetime:
+    return point[0]
+
+
+def _point_value(point: tuple[datetime, float]) -> float:
+    return point[1]
+
+
 def _rate(ctx: _Context, rule: Rule) -> list[Finding]:
     p = rule.params
     name, delta, within = str(p["parameter"]), float(p["delta"]), float(p["within_seconds"])
@@ -562,15 +589,19 @@ def _rate(ctx: _Context, rule: Rule) -> list[Finding]:
         return []
     last_t, last_v = points[-1]
     since = last_t - timedelta(seconds=within)
-    earlier = [(t, v) for t, v in points[:-1] if since <= t < last_t]
+    # The points in [since, last_t), found by bisection (the series is sorted by time); min
+    # and max keep the first of equals, so ties go to the earliest point.
+    earlier = points[
+        bisect_left(points, since, key=_point_time) : bisect_left(points, last_t, key=_point_time)
+    ]
     if not earlier:
         return []
     if delta > 0:
-        base_t, base_v = min(earlier, key=lambda x: (x[1], x[0]))
+        base_t, base_v = min(earlier, key=_point_value)
         change = last_v - base_v
         fired = change >= delta
     else:
-        base_t, base_v = max(earlier, key=lambda x: (x[1], -x[0].timestamp()))
+        base_t, base_v = max(earlier, key=_point_value)
         change = last_v - base_v
         fired = change <= delta
     if not fired:

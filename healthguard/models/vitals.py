@@ -59,3 +59,10 @@ sa.Index(
     Observation.__table__.c.parameter,  # type: ignore[attr-defined]
     Observation.__table__.c.observed_at.desc(),  # type: ignore[attr-defined]
 )
+
+# "What arrived since": the triage worker's kept histories read new readings by received_at.
+sa.Index(
+    "ix_observations_patient_id_received_at",
+    Observation.__table__.c.patient_id,  # type: ignore[attr-defined]
+    Observation.__table__.c.received_at,  # type: ignore[attr-defined]
+)

@@ -339,3 +339,66 @@ def test_a_stale_upgrade_never_overwrites_a_persons_change(
         kinds = [e.kind for e in session.exec(
             select(IncidentEvent).where(IncidentEvent.incident_id == incident.id))]  # fmt: skip
     assert "upgraded" not in kinds and kinds[-1] == "evidence"
+
+
+def test_a_kept_history_takes_new_and_late_readings_between_scorings(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    """The second scoring reads only what arrived since (the kept history) and still sees a
+    desaturation that built up meanwhile, including a reading that arrived late."""
+    from workers import kept_history
+
+    now = datetime.now(UTC)
+    for seconds in (120, 90, 60, 30):
+        store(readings(patient, now - timedelta(seconds=seconds), NORMAL))
+    triage.score_patients([patient], now=now - timedelta(seconds=25), client=client)
+    kept = kept_history.kept()[patient]
+    loaded_at = kept.loaded_at
+    assert alerts_of(patient) == []
+
+    # SpO2 85 for 20 s, every 5 s; the reading of -15 s arrives last (late).
+    dips = [now - timedelta(seconds=s) for s in (20, 10, 5, 0)]
+    for at in dips:
+        store(readings(patient, at, {"spo2": 85}))
+    store(readings(patient, now - timedelta(seconds=15), {"spo2": 85}))
+    triage.score_patients([patient], now=now, client=client)
+
+    assert kept_history.kept()[patient].loaded_at == loaded_at  # warm: not reloaded
+    spo2 = [a for a in alerts_of(patient) if a.rule == "spo2_low"]
+    assert len(spo2) == 1
+    assert spo2[0].details["held_seconds"] == 20.0
+    assert spo2[0].details["readings"] == 5  # the late one included
+
+    # A cold load of the same moment (another worker, or after a restart) holds the same.
+    warm = kept_history.kept()[patient].history.all_readings()
+    kept_history.forget_all()
+    with session_scope() as session:
+        cold = triage.load_contexts(session, [patient], now=now)[patient]
+    assert cold.kept is not None and cold.kept.loaded_at == now
+    assert sorted(warm, key=repr) == sorted(cold.kept.history.all_readings(), key=repr)
+    assert len(warm) == 4 * len(NORMAL) + 5
+
+
+def test_an_unchanged_news2_is_stored_once_a_minute_and_every_change_at_once(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    now = datetime.now(UTC)
+    times = [now - timedelta(seconds=s) for s in (90, 80, 70, 20, 10)]
+    for at in times[:3]:
+        store(readings(patient, at, NORMAL))
+        triage.score_patients([patient], now=at + timedelta(seconds=1), client=client)
+    store(readings(patient, times[3], {**NORMAL, "resp_rate": 22}))  # RR 21-24 scores 2
+    triage.score_patients([patient], now=times[3] + timedelta(seconds=1), client=client)
+    store(readings(patient, times[4], {**NORMAL, "resp_rate": 22}))
+    triage.score_patients([patient], now=times[4] + timedelta(seconds=1), client=client)
+
+    with session_scope() as session:
+        rows = session.exec(
+            select(News2Score)
+            .where(News2Score.patient_id == patient)
+            .order_by(col(News2Score.observed_at))
+        ).all()
+        stored = [(r.observed_at, r.total) for r in rows]
+    # 90 s ago (first), 20 s ago (changed to 2); 80/70 s unchanged and within the minute;
+    # 10 s ago unchanged.
+    assert stored == [(times[0], 0), (times[3], 2)]

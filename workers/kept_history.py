@@ -1,0 +1,223 @@
+"""The triage worker's kept patient histories: load a patient's look-back once, then only
+what arrived since.
+
+A patient scored for the first time by this worker process (or whose history is older than
+`REBUILD`, or when the rules' look-back or the NEWS2 freshness changed, or when asked to score
+at an earlier time than last) is loaded in full by `workers.triage.load_contexts` ("cold").
+After that (warm), one query per batch reads the readings RECEIVED since the patient's
+watermark (the newest `received_at` seen) minus `OVERLAP`, and each is added unless its id
+was already seen (`recent_ids`).
+
+Why received_at and an overlap: readings arrive out of order (a late reading is observed long
+ago and received now), and a write that began before a newer one may commit after it; any
+reading whose insert commits within `OVERLAP` of its received_at is therefore seen. A write
+slower than that (not expected: one ingest statement) is still seen at the next full reload,
+at most `REBUILD` later. Every history is reloaded in full every `REBUILD` regardless, so a
+kept history can never drift for long; a restarted worker starts cold.
+
+NEWS2 history (for the rising-trend rule) is kept the same way: loaded in full when cold, then
+the scores stored since the newest one kept (by either worker) are added.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from healthguard.clinical.history import PatientHistory
+from healthguard.clinical.vitals import Reading
+
+OVERLAP = timedelta(seconds=30)
+REBUILD = timedelta(minutes=5)
+FORGET_AFTER = timedelta(minutes=10)  # a patient not scored for this long is dropped
+NEWS2_STORE_EVERY = timedelta(seconds=60)  # an unchanged NEWS2 is stored at most this often
+
+News2Point = tuple[datetime, int, bool]  # (observed_at, total, partial)
+
+
+@dataclass
+class KeptPatient:
+    history: PatientHistory
+    watermark: datetime  # the newest received_at seen
+    recent_ids: dict[int, datetime]  # observation id -> received_at, within OVERLAP
+    loaded_at: datetime
+    lookback: timedelta
+    freshness: timedelta
+    scored_at: datetime
+    last_seen: datetime | None  # the newest observed_at seen that was not in the future
+    news2_history: list[News2Point] = field(default_factory=list)
+    # (observed_at, signature) of the last NEWS2 stored by this worker
+    last_stored: tuple[datetime, tuple[Any, ...]] | None = None
+    last_published: datetime | None = None  # last_reading_at when last scored
+
+
+_KEPT: dict[uuid.UUID, KeptPatient] = {}
+
+
+def kept() -> dict[uuid.UUID, KeptPatient]:
+    return _KEPT
+
+
+def forget_all() -> None:
+    _KEPT.clear()
+
+
+def warm(
+    patient_ids: Iterable[uuid.UUID],
+    *,
+    now: datetime,
+    lookback: timedelta,
+    freshness: timedelta,
+) -> dict[uuid.UUID, KeptPatient]:
+    """The kept histories usable for a scoring at `now`; the others are to be loaded cold."""
+    usable: dict[uuid.UUID, KeptPatient] = {}
+    for pid in patient_ids:
+        kp = _KEPT.get(pid)
+        if (
+            kp is not None
+            and kp.lookback == lookback
+            and kp.freshness == freshness
+            and kp.loaded_at > now - REBUILD
+            and kp.scored_at <= now
+        ):
+            usable[pid] = kp
+    return usable
+
+
+def remember_cold(
+    pid: uuid.UUID,
+    rows: list[tuple[int, Reading, datetime]],
+    *,
+    now: datetime,
+    lookback: timedelta,
+    freshness: timedelta,
+    last_seen: datetime | None,
+    news2_history: list[News2Point],
+) -> KeptPatient:
+    """Keep a patient loaded in full: rows are (observation id, reading, received_at)."""
+    history = PatientHistory(pid)
+    history.add(reading for _, reading, _ in rows)
+    watermark = max((received for _, _, received in rows), default=now - OVERLAP)
+    kp = KeptPatient(
+        history=history,
+        watermark=watermark,
+        recent_ids={i: rec for i, _, rec in rows if rec > watermark - OVERLAP},
+        loaded_at=now,
+        lookback=lookback,
+        freshness=freshness,
+        scored_at=now,
+        last_seen=last_seen,
+        news2_history=list(news2_history),
+    )
+    _KEPT[pid] = kp
+    return kp
+
+
+_NEW_READINGS = sa.text(
+    """
+    SELECT o.id, o.patient_id, o.parameter, o.value, o.value_text, o.unit, o.source,
+           o.observed_at, o.received_at
+    FROM jsonb_to_recordset(CAST(:marks AS jsonb)) AS m(patient_id uuid, since timestamptz)
+    JOIN observations o ON o.patient_id = m.patient_id AND o.received_at > m.since
+    """
+)
+
+_NEW_NEWS2 = sa.text(
+    """
+    SELECT s.patient_id, s.observed_at, s.total, s.partial
+    FROM jsonb_to_recordset(CAST(:marks AS jsonb)) AS m(patient_id uuid, since timestamptz)
+    JOIN news2_scores s ON s.patient_id = m.patient_id AND s.observed_at > m.since
+    """
+)
+
+
+def catch_up(
+    session: Session,
+    patients: dict[uuid.UUID, KeptPatient],
+    *,
+    now: datetime,
+    news2_horizon: timedelta,
+) -> None:
+    """Add what arrived since each kept history's watermark, then prune to `now`."""
+    if not patients:
+        return
+    marks = [
+        {"patient_id": str(pid), "since": (kp.watermark - OVERLAP).isoformat()}
+        for pid, kp in patients.items()
+    ]
+    rows = session.connection().execute(_NEW_READINGS, {"marks": json.dumps(marks)}).all()
+    fresh: dict[uuid.UUID, list[Reading]] = {}
+    for oid, pid, parameter, value, text, unit, source, observed_at, received in rows:
+        kp = patients[pid]
+        if oid in kp.recent_ids:
+            continue
+        kp.recent_ids[oid] = received
+        if received > kp.watermark:
+            kp.watermark = received
+        fresh.setdefault(pid, []).append(
+            Reading(pid, parameter, value, text, unit, source, observed_at)
+        )
+        if observed_at <= now and (kp.last_seen is None or observed_at > kp.last_seen):
+            kp.last_seen = observed_at
+    news2_marks = [
+        {
+            "patient_id": str(pid),
+            "since": (
+                kp.news2_history[-1][0] if kp.news2_history else now - news2_horizon
+            ).isoformat(),
+        }
+        for pid, kp in patients.items()
+    ]
+    for pid, observed_at, total, partial in session.connection().execute(
+        _NEW_NEWS2, {"marks": json.dumps(news2_marks)}
+    ):
+        add_news2(patients[pid], (observed_at, total, partial))
+    for pid, kp in patients.items():
+        # Readings of one batch in the order they were observed (ties: as stored).
+        kp.history.add(sorted(fresh.get(pid, []), key=lambda r: r.observed_at))
+        horizon = kp.watermark - OVERLAP
+        if len(kp.recent_ids) > 64:
+            kp.recent_ids = {i: rec for i, rec in kp.recent_ids.items() if rec > horizon}
+        kp.scored_at = now
+
+
+def add_news2(kp: KeptPatient, point: News2Point) -> None:
+    """Add a stored NEWS2 score to the kept history (kept sorted, one per observed_at)."""
+    scores = kp.news2_history
+    if not scores or scores[-1][0] < point[0]:
+        scores.append(point)
+    elif all(t != point[0] for t, _, _ in scores):
+        scores.append(point)
+        scores.sort(key=lambda s: s[0])
+
+
+def prune(kp: KeptPatient, *, now: datetime, news2_horizon: timedelta) -> None:
+    kp.history.prune(now, kp.lookback, kp.freshness)
+    cut = 0
+    while cut < len(kp.news2_history) and kp.news2_history[cut][0] < now - news2_horizon:
+        cut += 1
+    if cut:
+        del kp.news2_history[:cut]
+
+
+def should_store_news2(kp: KeptPatient | None, at: datetime, signature: tuple[Any, ...]) -> bool:
+    """Store a NEWS2 row when the score changed, or it was last stored NEWS2_STORE_EVERY ago
+    (so the newest stored score is never older than that while readings flow)."""
+    if kp is None or kp.last_stored is None:
+        return True
+    last_at, last_signature = kp.last_stored
+    if at <= last_at:
+        return False
+    return signature != last_signature or at - last_at >= NEWS2_STORE_EVERY
+
+
+def forget_idle(now: datetime) -> None:
+    for pid in [p for p, kp in _KEPT.items() if kp.scored_at < now - FORGET_AFTER]:
+        del _KEPT[pid]
