@@ -86,6 +86,7 @@ def main() -> int:
             f"one set every {args.interval:g} s) stored in {fill:.0f} s"
         )
         client = redis_connection()
+        triage.FREEZE_AFTER_BATCH = True  # as in the triage worker process (workers/run.py)
 
         def drain() -> float:
             client.sadd(triage.DIRTY, *(str(p) for p in patients))

@@ -10,10 +10,14 @@ was already seen (`recent_ids`).
 
 Why received_at and an overlap: readings arrive out of order (a late reading is observed long
 ago and received now), and a write that began before a newer one may commit after it; any
-reading whose insert commits within `OVERLAP` of its received_at is therefore seen. A write
+reading whose insert commits within `OVERLAP` (10 s; an ingest request commits in
+milliseconds) of its received_at is therefore seen. The overlap is re-read on every scoring
+(profiled: at 30 s it was most of a warm scoring's database time). A write
 slower than that (not expected: one ingest statement) is still seen at the next full reload,
-at most `REBUILD` later. Every history is reloaded in full every `REBUILD` regardless, so a
-kept history can never drift for long; a restarted worker starts cold.
+at most `REBUILD` (30 min) later. Every history is reloaded in full every `REBUILD`
+regardless, so a kept history can never drift for long; a restarted worker starts cold (a
+cold load costs about 50-100 ms per patient at one set of vital signs per second, which is
+why the rebuild is not more frequent).
 
 NEWS2 history (for the rising-trend rule) is kept the same way: loaded in full when cold, then
 the scores stored since the newest one kept (by either worker) are added.
@@ -34,8 +38,8 @@ from sqlmodel import Session
 from healthguard.clinical.history import PatientHistory
 from healthguard.clinical.vitals import Reading
 
-OVERLAP = timedelta(seconds=30)
-REBUILD = timedelta(minutes=5)
+OVERLAP = timedelta(seconds=10)
+REBUILD = timedelta(minutes=30)
 FORGET_AFTER = timedelta(minutes=10)  # a patient not scored for this long is dropped
 NEWS2_STORE_EVERY = timedelta(seconds=60)  # an unchanged NEWS2 is stored at most this often
 
@@ -93,7 +97,7 @@ def warm(
 
 def remember_cold(
     pid: uuid.UUID,
-    rows: list[tuple[int, Reading, datetime]],
+    rows: list[tuple[int | None, Reading, datetime | None]],
     *,
     now: datetime,
     lookback: timedelta,
@@ -101,14 +105,18 @@ def remember_cold(
     last_seen: datetime | None,
     news2_history: list[News2Point],
 ) -> KeptPatient:
-    """Keep a patient loaded in full: rows are (observation id, reading, received_at)."""
+    """Keep a patient loaded in full: rows are (observation id, reading, received_at), id
+    and received_at given at least for the rows received within 3 x OVERLAP of `now`."""
     history = PatientHistory(pid)
     history.add(reading for _, reading, _ in rows)
-    watermark = max((received for _, _, received in rows), default=now - OVERLAP)
+    recent = [(i, rec) for i, _, rec in rows if i is not None and rec is not None]
+    # Not earlier than now - 2 x OVERLAP: the next catch-up re-reads from the watermark minus
+    # OVERLAP, and every row received after now - 3 x OVERLAP has its id in `rows`.
+    watermark = max([now - 2 * OVERLAP, *(rec for _, rec in recent)])
     kp = KeptPatient(
         history=history,
         watermark=watermark,
-        recent_ids={i: rec for i, _, rec in rows if rec > watermark - OVERLAP},
+        recent_ids={i: rec for i, rec in recent if rec > watermark - OVERLAP},
         loaded_at=now,
         lookback=lookback,
         freshness=freshness,

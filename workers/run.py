@@ -26,6 +26,7 @@ def run_worker(burst: bool = False, triage: bool = False) -> bool:
     connection = redis_connection()
     level = get_settings().log_level.upper()
     if triage:
+        workers.triage.FREEZE_AFTER_BATCH = True
         simple = SimpleWorker(list(workers.triage.TRIAGE_QUEUES), connection=connection)
         return simple.work(burst=burst, logging_level=level)
     worker = Worker(list(ALL_QUEUES), connection=connection)

@@ -577,8 +577,7 @@ def _point_time(point: tuple[datetime, float]) -> datetime:
     return point[0]
 
 
-def _point_value(point: tuple[datetime, float]) -> float:
-    return point[1]
+_point_value = operator.itemgetter(1)
 
 
 def _rate(ctx: _Context, rule: Rule) -> list[Finding]:
