@@ -10,6 +10,7 @@ INSTALL_INPUTS := pyproject.toml constraints.txt
 CORE_PACKAGES  := healthguard/models healthguard/incidents healthguard/realtime healthguard/wards \
                   healthguard/runtime healthguard/api healthguard/security healthguard/patients \
                   healthguard/clinical healthguard/alarms healthguard/ingest healthguard/integrations \
+                  healthguard/oncall healthguard/notify \
                   healthguard/settings.py healthguard/db.py \
                   healthguard/migrations.py healthguard/seed.py workers
 
