@@ -95,6 +95,19 @@ def main() -> int:
     parser.add_argument(
         "--interval", type=float, default=1.0, help="seconds between one patient's readings"
     )
+    parser.add_argument(
+        "--prefill-minutes",
+        type=float,
+        default=0,
+        help="store this much history per patient first (steady state: 16 fills the look-back)",
+    )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=0,
+        help="post at --rate this long first, unmeasured, and wait for scoring to catch up "
+        "(the triage workers load every patient's history once)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from testsupport import create_database
@@ -171,10 +184,15 @@ def main() -> int:
         http = httpx.Client(base_url=base, headers=headers, timeout=60)
         # Timestamps start in the past and advance `interval` per round of all patients: at
         # 2,000 patients and 1 s, 10,000 readings/s keep pace with the clock.
-        start = datetime.now(UTC) - timedelta(seconds=max(60.0, args.seconds))
+        start = datetime.now(UTC) - timedelta(seconds=max(60.0, args.seconds + args.warmup_seconds))
+        if args.prefill_minutes:
+            _prefill(patients, start, args.prefill_minutes, args.interval)
+        base_offset = 0
+        if args.warmup_seconds:
+            base_offset = _warm_up(base, headers, patients, start, args, client, wait_until)
 
         # 1. sustained ingestion, fully scored
-        counter = [0]
+        counter = [base_offset]
         lock = threading.Lock()
         t0 = time.perf_counter()
 
@@ -185,7 +203,8 @@ def main() -> int:
                     offset = counter[0]
                     counter[0] += BATCH
                 if args.rate:  # paced: batch number n leaves at n * BATCH / rate
-                    time.sleep(max(0.0, t0 + offset / args.rate - time.perf_counter()))
+                    due = t0 + (offset - base_offset) / args.rate
+                    time.sleep(max(0.0, due - time.perf_counter()))
                 response = poster.post(
                     "/api/v1/vitals", json=batch(patients, start, BATCH, offset, args.interval)
                 )
@@ -196,7 +215,7 @@ def main() -> int:
             poster.start()
         for poster in posters:
             poster.join()
-        sent = counter[0]
+        sent = counter[0] - base_offset
         accepted_s = time.perf_counter() - t0
         drained = wait_until(
             lambda: (
@@ -222,7 +241,7 @@ def main() -> int:
 
         # 2. P0 latency under background load
         stop = threading.Event()
-        offset = [sent]
+        offset = [counter[0]]
 
         def background() -> None:
             bg = httpx.Client(base_url=base, headers=headers, timeout=60)
@@ -278,7 +297,7 @@ def main() -> int:
         stop.set()
         for t in threads:
             t.join(10)
-        bg_rate = (offset[0] - sent) / max(1.0, args.p0_samples * 1.2)
+        bg_rate = (offset[0] - counter[0]) / max(1.0, args.p0_samples * 1.2)
         print(
             f"P0 latency, 202 -> incident committed and published, {len(latencies)} samples, "
             f"background ~{bg_rate:.0f} readings/s posted:"
@@ -296,6 +315,86 @@ def main() -> int:
         rd.stop()
         pg.stop()
     return 0
+
+
+def _prefill(patients: list[str], start: datetime, minutes: float, interval: float) -> None:
+    """History before `start` for every patient, written by Postgres itself (generate_series):
+    the look-back full from the first scoring on, as at steady state."""
+    import sqlalchemy as sa
+
+    from healthguard.db import session_scope
+
+    t = time.perf_counter()
+    total = 0
+    chunk = timedelta(minutes=1)
+    at = start - timedelta(minutes=minutes)
+    while at < start:
+        upto = min(start, at + chunk)
+        with session_scope() as session:
+            result = session.execute(
+                sa.text(
+                    """
+                    INSERT INTO observations
+                        (patient_id, parameter, value, unit, source, observed_at, received_at)
+                    SELECT CAST(p AS uuid), v.parameter,
+                           v.value + (CAST(extract(epoch FROM ts) AS int) % 7), v.unit,
+                           'bench-gw', ts, ts
+                    FROM unnest(CAST(:patients AS text[])) AS p,
+                         generate_series(CAST(:lo AS timestamptz), CAST(:hi AS timestamptz)
+                                         - interval '1 microsecond',
+                                         make_interval(secs => :step)) AS ts,
+                         (VALUES ('heart_rate', 72.0, '/min'), ('spo2', 95.0, '%'),
+                                 ('resp_rate', 15.0, '/min'), ('systolic_bp', 120.0, 'mmHg'),
+                                 ('temperature_c', 36.8, 'Cel')) AS v(parameter, value, unit)
+                    """
+                ),
+                {"patients": patients, "lo": at, "hi": upto, "step": interval},
+            )
+            total += result.rowcount or 0
+        at = upto
+    print(
+        f"prefill: {total} readings ({len(patients)} patients x {minutes:g} min) "
+        f"in {time.perf_counter() - t:.0f} s"
+    )
+
+
+def _warm_up(
+    base: str,
+    headers: dict[str, str],
+    patients: list[str],
+    start: datetime,
+    args: argparse.Namespace,
+    client: redis.Redis,
+    wait_until: object,
+) -> int:
+    """Post at --rate for --warmup-seconds, unmeasured, then wait until scoring caught up.
+    Returns the offset the measured phase continues from."""
+    rate = args.rate or 10000
+    t0 = time.perf_counter()
+    offset = 0
+    poster = httpx.Client(base_url=base, headers=headers, timeout=60)
+    while time.perf_counter() - t0 < args.warmup_seconds:
+        time.sleep(max(0.0, t0 + offset / rate - time.perf_counter()))
+        response = poster.post(
+            "/api/v1/vitals", json=batch(patients, start, BATCH, offset, args.interval)
+        )
+        assert response.status_code == 202, response.text
+        offset += BATCH
+    posted = time.perf_counter() - t0
+    wait_until(  # type: ignore[operator]
+        lambda: (
+            client.scard("healthguard:triage:dirty") == 0
+            and client.zcard("healthguard:triage:processing") == 0
+            and not client.exists("healthguard:triage:pending")
+        ),
+        900,
+        interval=0.2,
+    )
+    print(
+        f"warm-up: {offset} readings posted in {posted:.0f} s at {rate:g}/s, scoring caught up "
+        f"{time.perf_counter() - t0 - posted:.0f} s after the last"
+    )
+    return offset
 
 
 def _create_patients(session: object, count: int) -> list[str]:

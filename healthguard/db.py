@@ -6,10 +6,12 @@ Sync SQLAlchemy everywhere: the web backend runs blocking queries in a thread
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, create_engine
 
 from healthguard.settings import get_settings
@@ -34,6 +36,34 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+AFTER_COMMIT = "healthguard.after_commit"
+log = logging.getLogger(__name__)
+
+
+def after_commit(session: OrmSession, callback: Callable[[], object]) -> None:
+    """Run `callback` once the session's transaction commits (dropped on rollback): the fast
+    path of work whose truth is already in the transaction, e.g. enqueueing the RQ job of an
+    escalation timer stored in the same transaction. A callback that fails is logged and
+    skipped, never raised: the sweeps that read the stored state do it later."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _run_after_commit(session: OrmSession) -> None:
+    for callback in session.info.pop(AFTER_COMMIT, []):
+        try:
+            callback()
+        except Exception:
+            log.exception(
+                "after-commit callback %r failed; the periodic sweep will redo it", callback
+            )
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _drop_after_commit(session: OrmSession) -> None:
+    session.info.pop(AFTER_COMMIT, None)
 
 
 def dispose_engines() -> None:

@@ -23,7 +23,6 @@ from healthguard.models import (
     Admission,
     Bed,
     EscalationPolicy,
-    EscalationStep,
     Observation,
     Room,
     Shift,
@@ -36,6 +35,7 @@ from healthguard.models import (
     VitalParameter,
     Ward,
 )
+from healthguard.oncall.default_policies import DEFAULT_POLICIES
 from healthguard.patients.phi import (
     PatientIdentity,
     find_by_mrn,
@@ -312,53 +312,6 @@ DEMO_USERS: list[tuple[str, str, str | None]] = [
 
 # Default escalation policies (hospital-wide, one per priority).
 # (priority, name, repeat_count, [(delay_seconds, target_kind, target_ref, repeat_every)])
-ESCALATION_POLICIES: list[tuple[str, str, int, list[tuple[int, str, str, int | None]]]] = [
-    (
-        "P0",
-        "Default P0 - emergency",
-        0,
-        [
-            (0, "team", StaffRole.RAPID_RESPONSE.value, 30),
-            (0, "ward_role", StaffRole.CHARGE_NURSE.value, 30),
-            (60, "ward_role", StaffRole.ATTENDING.value, None),
-        ],
-    ),
-    (
-        "P1",
-        "Default P1 - urgent",
-        2,
-        [
-            (0, "ward_role", StaffRole.NURSE.value, None),
-            (120, "ward_role", StaffRole.CHARGE_NURSE.value, None),
-            (300, "ward_role", StaffRole.RESIDENT.value, None),
-        ],
-    ),
-    (
-        "P2",
-        "Default P2 - prompt",
-        1,
-        [
-            (0, "ward_role", StaffRole.NURSE.value, None),
-            (300, "ward_role", StaffRole.CHARGE_NURSE.value, None),
-            (900, "ward_role", StaffRole.RESIDENT.value, None),
-        ],
-    ),
-    (
-        "P3",
-        "Default P3 - routine",
-        0,
-        [
-            (0, "ward_role", StaffRole.NURSE.value, None),
-            (1800, "ward_role", StaffRole.CHARGE_NURSE.value, None),
-        ],
-    ),
-    (
-        "P4",
-        "Default P4 - information",
-        0,
-        [(0, "ward_role", StaffRole.NURSE.value, None)],
-    ),
-]
 
 COUNT_KEYS: tuple[str, ...] = (
     "wards",
@@ -373,7 +326,6 @@ COUNT_KEYS: tuple[str, ...] = (
     "shifts",
     "users",
     "escalation_policies",
-    "escalation_steps",
 )
 
 
@@ -599,27 +551,17 @@ def seed_demo_data(
             staff_id=staff[staff_name].id if staff_name else None,
         )
 
-    # Default escalation policies.
-    for priority, name, repeat_count, steps in ESCALATION_POLICIES:
-        policy = _get_or_create(
+    # Default escalation policies (healthguard.oncall.default_policies).
+    for priority, policy in DEFAULT_POLICIES.items():
+        _get_or_create(
             session,
             counts,
             EscalationPolicy,
-            {"name": name},
+            {"name": f"Default {priority} - {policy.name}"},
             priority=priority,
-            repeat_count=repeat_count,
+            repeat_count=policy.repeat_count,
+            definition=policy.to_json(),
         )
-        for position, (delay, kind, ref, repeat_every) in enumerate(steps):
-            _get_or_create(
-                session,
-                counts,
-                EscalationStep,
-                {"policy_id": policy.id, "position": position},
-                delay_seconds=delay,
-                target_kind=kind,
-                target_ref=ref,
-                repeat_every_seconds=repeat_every,
-            )
 
     session.flush()
     return {key: counts[key] for key in COUNT_KEYS}

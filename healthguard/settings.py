@@ -186,6 +186,66 @@ class Settings(BaseSettings):
         'e.g. ["10.20.0.0/16"] for the monitor gateways. Empty: any address.',
     )
 
+    # --- On-call and notifications (docs/NOTIFICATION_FLOW.md) -------------------------------
+    escalation_sweep_seconds: float = Field(
+        2.0,
+        description="Every this many seconds a sweep fires any escalation timer whose "
+        "scheduled job was lost (a restarted scheduler or worker loses no escalation).",
+    )
+    shifts_ahead_days: int = Field(
+        14, ge=1, le=90, description="Shifts are derived from the schedules this many days ahead."
+    )
+    notify_channels: list[str] = Field(
+        default_factory=lambda: ["in_app", "push", "sms", "voice", "email", "pager"],
+        description="Enabled channels, JSON list of in_app, push, sms, voice, email, pager. "
+        "A channel whose settings below are missing is reported and skipped (the next "
+        "channel of the person's rule is used).",
+    )
+    answer_link_minutes: int = Field(
+        15, ge=1, le=240, description="Answer links in SMS and email work this long, once."
+    )
+    smtp_host: str | None = Field(None, description="SMTP relay for email notifications.")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none, starttls, or tls (implicit TLS, usually port 465)."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login (optional).")
+    smtp_password: str | None = Field(None, description="SMTP password (optional).")
+    smtp_from: str | None = Field(
+        None, description='Sender, e.g. "HealthGuard Ops <healthguard@hospital.org>".'
+    )
+    smtp_timeout_seconds: float = Field(10.0, description="SMTP connect and send timeout.")
+    wctp_url: str | None = Field(
+        None, description="WCTP 1.3 endpoint of the pager / communicator gateway."
+    )
+    wctp_sender_id: str | None = Field(None, description="WCTP senderID (wctp-Originator).")
+    wctp_security_code: str | None = Field(None, description="WCTP securityCode (secret).")
+    wctp_timeout_seconds: float = Field(10.0, description="WCTP request timeout.")
+    wctp_notify_when_delivered: bool = Field(True, description="Ask the gateway for delivery.")
+    wctp_notify_when_read: bool = Field(False, description="Ask for read receipts.")
+    pager_transport: Literal["wctp", "webhook"] = Field(
+        "wctp", description="How pager notifications leave: WCTP gateway or signed webhook."
+    )
+    webhook_url: str | None = Field(None, description="Signed JSON webhook for notifications.")
+    webhook_secret: str | None = Field(None, description="HMAC secret of the webhook (16+).")
+    webhook_timeout_seconds: float = Field(5.0, description="Webhook request timeout.")
+    vapid_private_key: str | None = Field(
+        None, description="Web Push VAPID private key (PEM or base64url); see docs/SECURITY.md."
+    )
+    vapid_subject: str | None = Field(
+        None, description="Web Push VAPID subject, mailto: or https: of the hospital."
+    )
+    push_timeout_seconds: float = Field(10.0, description="Web Push request timeout.")
+    push_ttl_seconds: dict[str, int] = Field(
+        default_factory=dict,
+        description='Web Push TTL per priority, JSON, e.g. {"P0": 600}; defaults per priority.',
+    )
+    sms_provider: Literal["none", "console"] = Field(
+        "console",
+        description="SMS and voice provider: console writes them to the log (demos); a paid "
+        "provider adapter plugs in behind the same interface.",
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of HealthGuard's own processes."
     )

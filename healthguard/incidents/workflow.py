@@ -59,7 +59,7 @@ from healthguard.incidents.timeline import encrypt_resolution_text, write_entrie
 from healthguard.models import (
     Admission,
     Bed,
-    EscalationStep,
+    EscalationPolicy,
     Incident,
     IncidentResponder,
     Staff,
@@ -168,13 +168,9 @@ def build_view(session: Session, incident: Incident) -> IncidentView:
     """The incident as the lifecycle sees it (with its active responders)."""
     steps: int | None = None
     if incident.escalation_policy_id is not None:
-        steps = int(
-            session.exec(
-                select(sa.func.count())
-                .select_from(EscalationStep)
-                .where(EscalationStep.policy_id == incident.escalation_policy_id)
-            ).one()
-        )
+        policy = session.get(EscalationPolicy, incident.escalation_policy_id)
+        if policy is not None and policy.definition.get("steps"):
+            steps = len(policy.definition["steps"])
     resolution = None
     if incident.resolution_reason:
         resolution = Resolution(

@@ -11,7 +11,7 @@ from healthguard.models.audit import AuditLog
 from healthguard.models.auth import ApiKey, BreakGlassGrant, RefreshToken, UiSession
 from healthguard.models.base import NAMING_CONVENTION, PRIORITIES, utcnow
 from healthguard.models.clinical import AlarmPause, AlarmRule, News2Score
-from healthguard.models.escalation import EscalationPolicy, EscalationStep, TargetKind
+from healthguard.models.escalation import EscalationPolicy
 from healthguard.models.hospital import Bed, Room, Ward
 from healthguard.models.incidents import (
     Incident,
@@ -21,6 +21,17 @@ from healthguard.models.incidents import (
 )
 from healthguard.models.integrations import Integration as Integration  # registers its tables
 from healthguard.models.notifications import Channel, Notification, NotificationStatus
+from healthguard.models.oncall import (
+    CoverageRequirement,
+    IncidentEscalation,
+    OverrideKind,
+    PushSubscription,
+    Schedule,
+    ScheduleOverride,
+    SwapRequest,
+    SwapStatus,
+    UsedAnswerToken,
+)
 from healthguard.models.patients import Admission, Patient
 from healthguard.models.staff import (
     Availability,
@@ -50,9 +61,10 @@ __all__ = [
     "Bed",
     "BreakGlassGrant",
     "Channel",
+    "CoverageRequirement",
     "EscalationPolicy",
-    "EscalationStep",
     "Incident",
+    "IncidentEscalation",
     "IncidentEvent",
     "IncidentResponder",
     "IncidentStatus",
@@ -60,17 +72,23 @@ __all__ = [
     "Notification",
     "NotificationStatus",
     "Observation",
+    "OverrideKind",
     "Patient",
+    "PushSubscription",
     "RefreshToken",
     "Room",
+    "Schedule",
+    "ScheduleOverride",
     "Shift",
     "Skill",
     "Staff",
     "StaffRole",
     "StaffSkill",
     "StaffWardCover",
-    "TargetKind",
+    "SwapRequest",
+    "SwapStatus",
     "UiSession",
+    "UsedAnswerToken",
     "User",
     "UserRole",
     "VitalParameter",

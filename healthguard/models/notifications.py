@@ -33,6 +33,7 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"
     READ = "read"
     ANSWERED = "answered"
+    CANCELLED = "cancelled"  # no longer needed when due (acknowledged, resolved, throttled)
 
 
 class Notification(SQLModel, table=True):
@@ -43,6 +44,7 @@ class Notification(SQLModel, table=True):
         in_check("channel", [c.value for c in Channel], "channel_valid"),
         in_check("status", [s.value for s in NotificationStatus], "status_valid"),
         sa.Index("ix_notifications_staff_id_status", "staff_id", "status"),
+        sa.UniqueConstraint("escalation_key", "staff_id", "channel", "attempt"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -56,3 +58,12 @@ class Notification(SQLModel, table=True):
     delivered_at: datetime | None = optional_ts_field()
     read_at: datetime | None = optional_ts_field()
     error: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
+    # The escalation step that sent it (healthguard.oncall.escalation.Notify.key): with the
+    # person, channel and attempt, an idempotency key (a retried job sends nothing twice).
+    escalation_key: str | None = Field(default=None, max_length=200)
+    due_at: datetime | None = optional_ts_field()
+    failed_at: datetime | None = optional_ts_field()
+    answered_at: datetime | None = optional_ts_field()
+    answer: str | None = Field(default=None, max_length=16)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    reason: str = Field(default="", max_length=500, description="Why this person was told.")

@@ -3,11 +3,13 @@
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from healthguard.models.base import created_at_field, fk, in_check, uuid_pk
+from healthguard.models.base import created_at_field, fk, in_check, optional_ts_field, uuid_pk
 
 
 class StaffRole(StrEnum):
@@ -53,6 +55,14 @@ class Staff(SQLModel, table=True):
     role: str = Field(max_length=32, description="A StaffRole value.")
     home_ward_id: uuid.UUID | None = fk("wards.id", "SET NULL", nullable=True, index=True)
     availability: str = Field(default=Availability.AVAILABLE.value, max_length=16)
+    # Busy / on break until this time (then available again), or until the shift ends.
+    availability_until: datetime | None = optional_ts_field()
+    time_zone: str | None = Field(
+        default=None, max_length=64, description="IANA zone for quiet hours; null: hospital's."
+    )
+    # healthguard.notify.rules.RuleSet as JSON; null: the defaults.
+    notification_rules: dict[str, Any] | None = Field(default=None, sa_type=JSONB, nullable=True)
+    last_assigned_at: datetime | None = optional_ts_field()
     phone: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=254)
     pager_id: str | None = Field(default=None, max_length=64)
@@ -98,3 +108,6 @@ class Shift(SQLModel, table=True):
     ward_id: uuid.UUID | None = fk("wards.id", "CASCADE", nullable=True)
     starts_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
     ends_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    # Set when the shift comes from a schedule (re-derived when the schedule changes).
+    schedule_id: uuid.UUID | None = fk("schedules.id", "CASCADE", nullable=True, index=True)
+    role: str | None = Field(default=None, max_length=32)

@@ -15,7 +15,6 @@ from healthguard.models import (
     Admission,
     Bed,
     EscalationPolicy,
-    EscalationStep,
     Incident,
     Observation,
     Patient,
@@ -221,29 +220,24 @@ def test_default_escalation_policies(
         }
         assert set(policies) == {"P0", "P1", "P2", "P3", "P4"}
 
-        def steps(priority: str) -> list[tuple[int, str, str]]:
-            rows = session.exec(
-                select(EscalationStep)
-                .where(EscalationStep.policy_id == policies[priority].id)
-                .order_by(col(EscalationStep.position))
-            ).all()
-            return [(s.delay_seconds, s.target_kind, s.target_ref) for s in rows]
+        def steps(priority: str) -> list[tuple[int, list[tuple[str, str]], int | None]]:
+            return [
+                (
+                    step["delay_seconds"],
+                    [(t["kind"], t["ref"]) for t in step["targets"]],
+                    step["repeat_every_seconds"],
+                )
+                for step in policies[priority].definition["steps"]
+            ]
 
         assert steps("P0") == [
-            (0, "team", "rapid_response"),
-            (0, "ward_role", "charge_nurse"),
-            (60, "ward_role", "attending"),
+            (0, [("team", "rapid_response"), ("ward_role", "charge_nurse")], 30),
+            (60, [("ward_role", "attending"), ("team", "operator")], None),
         ]
-        p0_repeats = session.exec(
-            select(EscalationStep.repeat_every_seconds).where(
-                EscalationStep.policy_id == policies["P0"].id, EscalationStep.delay_seconds == 0
-            )
-        ).all()
-        assert p0_repeats == [30, 30]
         assert [d for d, _, _ in steps("P1")] == [0, 120, 300]
         assert [d for d, _, _ in steps("P2")] == [0, 300, 900]
         assert [d for d, _, _ in steps("P3")] == [0, 1800]
-        assert steps("P4") == [(0, "ward_role", "nurse")]
+        assert steps("P4") == [(0, [("assignee", "")], None)]
 
 
 def test_seeding_twice_changes_nothing(

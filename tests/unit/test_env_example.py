@@ -85,6 +85,9 @@ def test_listed_defaults_match_the_settings() -> None:
             )
         elif default is None:
             assert value == "", f"{variable} has no default; leave it empty in .env.example"
+        elif isinstance(default, bool):
+            assert value in ("true", "false"), f"{variable}: write true or false"
+            assert (value == "true") == default, f"{variable}: the default is {default}"
         elif isinstance(default, Path):
             assert (PROJECT_ROOT / value).resolve() == default.resolve(), (
                 f"{variable}: .env.example says {value!r}, the default is {default}"
