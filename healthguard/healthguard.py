@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 import redis.asyncio as aioredis
 import reflex as rx
@@ -12,7 +13,13 @@ from redis.exceptions import RedisError
 from healthguard.api import build_api
 from healthguard.realtime import ChangeEvent, ChangeListener, feed_tokens_for
 from healthguard.realtime.coalesce import CoalescedReloads
-from healthguard.realtime.events import ALL_WARDS_FEED, VITALS_UPDATED, ward_feed_token
+from healthguard.realtime.events import (
+    ALL_WARDS_FEED,
+    NOTIFICATION_EVENT_PREFIX,
+    VITALS_UPDATED,
+    staff_feed_token,
+    ward_feed_token,
+)
 from healthguard.realtime.metrics import FEED_RELOAD_SECONDS, FEED_RELOADS, REALTIME_EVENTS
 from healthguard.security.headers import security_headers
 from healthguard.settings import get_settings
@@ -20,10 +27,12 @@ from healthguard.ui import routes, styles
 from healthguard.ui.pages.audit import audit
 from healthguard.ui.pages.dashboard import dashboard
 from healthguard.ui.pages.login import login
+from healthguard.ui.pages.my_alarms import my_alarms
 from healthguard.ui.states.audit import AuditState
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import WardFeed, ward_code_of_token
+from healthguard.ui.states.my_alarms import MyAlarmsFeed, MyAlarmsState, staff_of_token
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +60,43 @@ def vitals_reloads() -> CoalescedReloads:
     return _vitals_reloads
 
 
+async def refresh_staff_feed(staff_id: uuid.UUID) -> None:
+    """Reload one person's "my alarms" feed (the phone view)."""
+    token = rx.BaseStateToken(ident=staff_feed_token(staff_id), cls=MyAlarmsFeed)
+    async with app.modify_state(token) as state:
+        feed = await state.get_state(MyAlarmsFeed)
+        await feed.reload(staff_id)
+
+
+def staff_concerned(incident_id: str) -> list[uuid.UUID]:
+    """The people whose "my alarms" list shows this incident: notified about it or assigned."""
+    from healthguard.db import session_scope
+    from healthguard.incidents.service import staff_concerned_by
+
+    try:
+        incident = uuid.UUID(incident_id)
+    except ValueError:
+        return []
+    with session_scope() as session:
+        return staff_concerned_by(session, incident)
+
+
 async def on_change(event: ChangeEvent) -> None:
     REALTIME_EVENTS.labels(kind=event.kind).inc()
     if event.kind == VITALS_UPDATED:
         for token in feed_tokens_for(event):
             vitals_reloads().request(token)
         return
+    if event.kind.startswith(NOTIFICATION_EVENT_PREFIX):  # entity_id: the person notified
+        staff_id = staff_of_token(staff_feed_token(event.entity_id))
+        if staff_id is not None:
+            await refresh_staff_feed(staff_id)
+        return
     for token in feed_tokens_for(event):
         await refresh_feed(token)
+    if event.kind.startswith("incident."):
+        for staff_id in await asyncio.to_thread(staff_concerned, event.entity_id):
+            await refresh_staff_feed(staff_id)
 
 
 async def on_connected() -> None:
@@ -145,6 +183,12 @@ app.add_page(
 )
 app.add_page(
     audit, route=routes.AUDIT, title="Audit log · HealthGuard Ops", on_load=AuditState.on_load
+)
+app.add_page(
+    my_alarms,
+    route=routes.MY_ALARMS,
+    title="My alarms · HealthGuard Ops",
+    on_load=MyAlarmsState.on_load,
 )
 if app.sio is not None:
     # Websockets: same origin (whatever host name a tablet used) plus the configured ones.

@@ -18,8 +18,9 @@ from sqlmodel import Session, col, select
 from healthguard.incidents.lifecycle import TimelineEntry
 from healthguard.incidents.priority import PRIORITIES, validate_priority
 from healthguard.incidents.timeline import write_entries
-from healthguard.models import Bed, Incident, Patient, Ward
+from healthguard.models import Bed, Incident, Notification, Patient, Ward
 from healthguard.models.incidents import DONE_STATUSES, IncidentStatus
+from healthguard.models.notifications import NotificationStatus
 from healthguard.patients.phi import display_names
 from healthguard.security.audit import record_audit
 
@@ -180,12 +181,15 @@ def list_open_incidents(
     ward_id: uuid.UUID | None = None,
     visible_wards: Collection[str] | None = None,
     or_assigned_to: str | None = None,
+    for_staff: uuid.UUID | None = None,
     limit: int = 200,
 ) -> list[OpenIncidentRow]:
     """Open incidents, P0 first, then the oldest first (the dashboard queue).
 
     `ward_id`: one ward only. `visible_wards` (ward ids) limits the list to a person's ward
-    scope, widened by the incidents assigned to staff member `or_assigned_to`."""
+    scope, widened by the incidents assigned to staff member `or_assigned_to`. `for_staff`:
+    only the incidents assigned to that staff member or about which they were notified (the
+    phone's "my alarms")."""
     priority_rank = sa.case({p: i for i, p in enumerate(PRIORITIES)}, value=Incident.priority)
     stmt = (
         incident_rows_query()
@@ -197,6 +201,15 @@ def list_open_incidents(
         stmt = stmt.where(col(Incident.ward_id) == ward_id)
     if visible_wards is not None:
         stmt = stmt.where(visible_to(visible_wards, or_assigned_to))
+    if for_staff is not None:
+        notified = sa.exists(
+            sa.select(col(Notification.id)).where(
+                col(Notification.incident_id) == col(Incident.id),
+                col(Notification.staff_id) == for_staff,
+                col(Notification.status) != NotificationStatus.CANCELLED.value,
+            )
+        )
+        stmt = stmt.where(sa.or_(col(Incident.assignee_staff_id) == for_staff, notified))
     rows = []
     for incident, ward_code, bed_label, given_enc, family_enc in session.execute(stmt).all():
         given, family = display_names(incident.patient_id, given_enc, family_enc)
@@ -222,3 +235,21 @@ def list_open_incidents(
 def initials(given: str | None, family: str | None) -> str:
     parts = [p for p in (given, family) if p]
     return "".join(p.strip()[0].upper() + "." for p in parts if p.strip())
+
+
+def staff_concerned_by(session: Session, incident_id: uuid.UUID) -> list[uuid.UUID]:
+    """The staff whose own alarm list shows this incident: its assignee and everyone notified
+    about it (a cancelled notification never reached them)."""
+    notified = session.execute(
+        sa.select(col(Notification.staff_id)).where(
+            col(Notification.incident_id) == incident_id,
+            col(Notification.status) != NotificationStatus.CANCELLED.value,
+        )
+    ).scalars()
+    people: set[uuid.UUID] = set(notified)
+    assignee = session.execute(
+        sa.select(col(Incident.assignee_staff_id)).where(col(Incident.id) == incident_id)
+    ).scalar()
+    if assignee is not None:
+        people.add(assignee)
+    return sorted(people)

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 ALL_WARDS_FEED = "ward-all"
 # New vital signs were scored for patients of a ward (entity_id and ward_code: the ward).
 VITALS_UPDATED = "vitals.updated"
+# Something changed in one person's notifications (entity_id: the staff id): their "my
+# alarms" list reloads; no ward feed does.
+NOTIFICATION_EVENT_PREFIX = "notification."
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ def ward_feed_token(ward_code: str | None) -> str:
     if not ward_code:
         return ALL_WARDS_FEED
     return "ward-" + ward_code.lower().replace("_", "-")
+
+
+def staff_feed_token(staff_id: uuid.UUID | str) -> str:
+    """The shared-state token of one staff member's "my alarms" feed."""
+    return f"staff-{uuid.UUID(str(staff_id))}"
 
 
 def feed_tokens_for(event: ChangeEvent) -> list[str]:

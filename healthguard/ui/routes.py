@@ -7,6 +7,7 @@ from healthguard.security.permissions import Permission, Principal, allows
 DASHBOARD = "/"
 LOGIN = "/login"
 AUDIT = "/audit"
+MY_ALARMS = "/my"
 
 
 def home_for(principal: Principal | None) -> str:

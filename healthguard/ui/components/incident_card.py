@@ -9,7 +9,8 @@ from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import IncidentCardData
 
 
-def _by_colour(card: IncidentCardData, key: str) -> rx.Var:
+def alarm_colour(card: IncidentCardData, key: str) -> rx.Var:
+    """The IEC 60601-1-8 colour of the card's priority, for `key` badge / bg / border / text."""
     return rx.match(
         card.colour,
         ("red", styles.ALARM_COLOURS["red"][key]),
@@ -25,7 +26,7 @@ def incident_card(card: IncidentCardData) -> rx.Component:
                 card.priority_label,
                 class_name=rx.cond(card.flashing, "hg-flash", ""),
                 style={
-                    "background": _by_colour(card, "badge"),
+                    "background": alarm_colour(card, "badge"),
                     "color": "#ffffff",
                     "font_weight": "700",
                     "padding": "0.15rem 0.5rem",
@@ -62,7 +63,7 @@ def incident_card(card: IncidentCardData) -> rx.Component:
                 "gap": "0.75rem",
                 "flex_wrap": "wrap",
                 "font_size": "0.9rem",
-                "color": _by_colour(card, "text"),
+                "color": alarm_colour(card, "text"),
             },
         ),
         rx.cond(
@@ -88,9 +89,9 @@ def incident_card(card: IncidentCardData) -> rx.Component:
         data_incident_id=card.id,
         data_priority=card.priority,
         style={
-            "background": _by_colour(card, "bg"),
+            "background": alarm_colour(card, "bg"),
             "border_left": "6px solid",
-            "border_color": _by_colour(card, "border"),
+            "border_color": alarm_colour(card, "border"),
             "border_radius": "6px",
             "padding": "0.6rem 0.8rem",
             "color": "#111827",

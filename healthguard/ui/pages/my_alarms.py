@@ -1,0 +1,148 @@
+"""My alarms: the phone quick-action view (390 x 844 first; any width works).
+
+The signed-in person's open incidents, P0 first, each with ACK, ESCALATE and DECLINE buttons
+big enough for one thumb (at least 48 px high, full width). Live: the list follows the
+person's own feed."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from healthguard.ui import styles
+from healthguard.ui.components.header import header
+from healthguard.ui.components.incident_card import alarm_colour
+from healthguard.ui.pages.dashboard import SECONDARY_ALARM_NOTE
+from healthguard.ui.states.feed import IncidentCardData
+from healthguard.ui.states.my_alarms import MyAlarmsFeed, MyAlarmsState
+
+BUTTON = {
+    "min_height": "48px",
+    "flex": "1 1 0",
+    "font_size": "1rem",
+    "font_weight": "700",
+    "border": "none",
+    "border_radius": "8px",
+    "cursor": "pointer",
+    "color": "#ffffff",
+}
+
+
+def _answer_button(
+    label: str, action: str, card: IncidentCardData, background: str
+) -> rx.Component:
+    return rx.el.button(
+        label,
+        on_click=MyAlarmsState.answer(card.id, action),
+        data_testid=f"answer-{action}",
+        aria_label=f"{label} incident",
+        style={**BUTTON, "background": background},
+    )
+
+
+def alarm(card: IncidentCardData) -> rx.Component:
+    return rx.el.article(
+        rx.el.div(
+            rx.el.span(
+                card.priority_label,
+                style={
+                    "background": alarm_colour(card, "badge"),
+                    "color": "#ffffff",
+                    "font_weight": "700",
+                    "padding": "0.15rem 0.5rem",
+                    "border_radius": "4px",
+                },
+            ),
+            rx.el.span("#", card.number, style={"color": styles.MUTED_TEXT}),
+            rx.el.span(card.status, data_testid="alarm-status"),
+            style={
+                "display": "flex",
+                "gap": "0.5rem",
+                "align_items": "center",
+                "flex_wrap": "wrap",
+            },
+        ),
+        rx.el.h2(card.title, style={"margin": "0.35rem 0", "font_size": "1.1rem"}),
+        rx.el.p(
+            card.location,
+            rx.cond(card.patient != "", rx.el.span(" · Patient ", card.patient)),
+            " · ",
+            rx.moment(card.opened_at, from_now=True, interval=15000),
+            style={"margin": "0 0 0.5rem", "font_size": "0.95rem"},
+        ),
+        rx.cond(
+            card.status == "Not acknowledged",
+            rx.el.div(
+                _answer_button("ACK", "acknowledge", card, "#15803d"),
+                _answer_button("ESCALATE", "escalate", card, "#b45309"),
+                _answer_button("DECLINE", "decline", card, "#4b5563"),
+                style={"display": "flex", "gap": "0.5rem"},
+            ),
+            rx.el.div(
+                _answer_button("ESCALATE", "escalate", card, "#b45309"),
+                style={"display": "flex", "gap": "0.5rem"},
+            ),
+        ),
+        data_testid="my-alarm",
+        data_incident_id=card.id,
+        style={
+            "background": alarm_colour(card, "bg"),
+            "border_left": "6px solid",
+            "border_color": alarm_colour(card, "border"),
+            "border_radius": "8px",
+            "padding": "0.75rem",
+        },
+    )
+
+
+def my_alarms() -> rx.Component:
+    return rx.el.div(
+        header(),
+        rx.el.main(
+            rx.el.h1(
+                "My alarms (",
+                MyAlarmsFeed.open_count,
+                ")",
+                style={"font_size": "1.25rem", "margin": "0.5rem 0"},
+            ),
+            rx.cond(
+                MyAlarmsState.no_staff,
+                rx.el.p("Your account is not linked to a staff member.", role="alert"),
+            ),
+            rx.cond(
+                MyAlarmsState.message != "",
+                rx.el.p(
+                    MyAlarmsState.message,
+                    role="status",
+                    data_testid="my-alarms-message",
+                    style={"background": "#ecfdf5", "padding": "0.5rem", "border_radius": "6px"},
+                ),
+            ),
+            rx.cond(
+                MyAlarmsFeed.load_error != "",
+                rx.el.p(MyAlarmsFeed.load_error, role="alert"),
+            ),
+            rx.cond(
+                MyAlarmsFeed.loaded_at == "",
+                rx.el.p("Loading…", role="status"),
+                rx.cond(
+                    MyAlarmsFeed.incidents.length() > 0,
+                    rx.el.div(
+                        rx.foreach(MyAlarmsFeed.incidents, alarm),
+                        data_testid="my-alarms",
+                        style={"display": "flex", "flex_direction": "column", "gap": "0.75rem"},
+                    ),
+                    rx.el.p("No open alarms for you.", data_testid="my-alarms-empty"),
+                ),
+            ),
+            rx.el.p(
+                SECONDARY_ALARM_NOTE,
+                style={"color": styles.MUTED_TEXT, "font_size": "0.8rem", "margin": "1rem 0"},
+            ),
+            style={"padding": "0.5rem 0.75rem", "max_width": "40rem", "margin": "0 auto"},
+        ),
+        style={
+            "min_height": "100vh",
+            "background": "#f3f4f6",
+            "font_family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        },
+    )
