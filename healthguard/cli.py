@@ -3,7 +3,8 @@
     healthguard up         everything: services, migrations, demo data, workers, scheduler, web
     healthguard services   only the embedded Postgres and Redis; prints their URLs
     healthguard web        the Reflex app in prod mode (UI + API on one port)
-    healthguard worker     an RQ worker          healthguard scheduler   the rq-scheduler
+    healthguard worker     an RQ worker (--triage, --alerts: the non-forking ones)
+    healthguard scheduler  the rq-scheduler (periodic jobs, escalation timers)
     healthguard migrate    apply migrations      healthguard seed        load the demo data
     healthguard doctor     check versions, connectivity and migrations, in plain words
     healthguard user create|reset-password|lock|unlock   manage sign-in accounts
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from healthguard.security.accounts import Origin
+
+
+# Alerts workers (HEALTHGUARD_ALERTS_WORKERS, 2): with two, a timer never waits behind a slow
+# delivery (an SMTP or voice call can take seconds), and 1,000 timers due within a minute keep
+# p99 lateness well under 1 s on a busy 2-core machine (bench/escalation_timers.py).
 
 
 class CommandError(RuntimeError):
@@ -187,11 +193,13 @@ def cmd_web(settings: Settings) -> int:
     return 0  # not reached
 
 
-def cmd_worker(settings: Settings, burst: bool = False, triage: bool = False) -> int:
+def cmd_worker(
+    settings: Settings, burst: bool = False, triage: bool = False, alerts: bool = False
+) -> int:
     from workers.run import run_worker
 
     check_keys(settings)
-    run_worker(burst=burst, triage=triage)
+    run_worker(burst=burst, triage=triage, alerts=alerts)
     return 0
 
 
@@ -231,10 +239,15 @@ def cmd_up(settings: Settings) -> int:
         for i in range(settings.triage_workers):
             triage = [*hg, "worker", "--triage"]
             supervisor.spawn(f"triage worker {i + 1}", triage, env, cwd=str(PROJECT_ROOT))
+        alerts_workers = settings.alerts_workers
+        for i in range(alerts_workers):
+            alerts = [*hg, "worker", "--alerts"]
+            supervisor.spawn(f"alerts worker {i + 1}", alerts, env, cwd=str(PROJECT_ROOT))
         supervisor.spawn("scheduler", [*hg, "scheduler"], env, cwd=str(PROJECT_ROOT))
         say(
             f"  Started {settings.rq_workers} worker(s), {settings.triage_workers} triage "
-            "worker(s) and the scheduler."
+            f"worker(s), {alerts_workers} alerts worker(s) (escalation timers, notifications) "
+            "and the scheduler."
         )
         if settings.mllp_port:
             supervisor.spawn("HL7 listener", [*hg, "mllp"], env, cwd=str(PROJECT_ROOT))
@@ -466,8 +479,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("web", help="serve the web app (UI + API) in prod mode")
     worker = sub.add_parser("worker", help="run an RQ worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    worker.add_argument(
+    kind = worker.add_mutually_exclusive_group()
+    kind.add_argument(
         "--triage", action="store_true", help="the non-forking worker of the triage queue"
+    )
+    kind.add_argument(
+        "--alerts",
+        action="store_true",
+        help="the non-forking worker of the alerts queue (escalation timers, notifications)",
     )
     sub.add_parser("scheduler", help="run the rq-scheduler")
     sub.add_parser("migrate", help="apply database migrations")
@@ -544,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in ("doctor", "news2"):
             settings.require_secrets()
         if args.command == "worker":
-            return cmd_worker(settings, burst=args.burst, triage=args.triage)
+            return cmd_worker(settings, burst=args.burst, triage=args.triage, alerts=args.alerts)
         if args.command in WITH_ARGS:
             return WITH_ARGS[args.command](settings, args)
         return COMMANDS[args.command](settings)

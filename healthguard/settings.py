@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         description="Triage workers started by `healthguard up` (non-forking; each takes the "
         "urgent lane first, so with 2 an arrest never waits behind a batch being scored).",
     )
+    alerts_workers: int = Field(
+        2,
+        ge=1,
+        description="Alerts workers started by `healthguard up` (non-forking; escalation "
+        "timers and notification deliveries: with 2 a timer never waits behind a slow send).",
+    )
     scheduler_interval_seconds: float = Field(
         1.0, description="How often rq-scheduler moves due jobs to their queue (seconds)."
     )
