@@ -20,6 +20,8 @@ from healthguard.api import (
     integration_keys,
     integrations,
     news2,
+    notifications,
+    oncall,
     patients,
     vitals,
     wards,
@@ -61,7 +63,10 @@ def build_api() -> FastAPI:
     api.include_router(alarm_pauses.router, prefix=API_PREFIX)
     api.include_router(news2.router, prefix=API_PREFIX)
     api.include_router(docs.router, prefix=API_PREFIX)
+    api.include_router(oncall.router, prefix=API_PREFIX)
     api.include_router(integrations.router)  # /api/v1/integrations..., /api/v2/enqueue, /v2/enqueue
+    api.include_router(notifications.router)  # /api/v1/notifications/...
+    api.include_router(notifications.answer_pages)  # /answer: answer links (no sign-in)
     api.include_router(not_found_router)
     return api
 

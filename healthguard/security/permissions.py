@@ -38,8 +38,16 @@ class Permission(StrEnum):
     # Machines (integration keys carry these as scopes)
     INGEST_VITALS = "ingest:vitals"
     EVENTS_WRITE = "events:write"
+    NOTIFY_SMS_INBOUND = "notify:sms_inbound"  # the SMS provider delivers staff replies
     # Silences (maintenance windows) of machine events, within the ward scope
     SILENCES_MANAGE = "silences:manage"
+    # Staff, rotas and on call (healthguard/api/oncall.py)
+    STAFF_READ = "staff:read"  # the staff directory, schedules, who is on call, calendars
+    AVAILABILITY_SET = "availability:set"  # own; a charge nurse their wards' staff; admins
+    SWAPS_REQUEST = "swaps:request"  # ask to swap or give away one's own shift
+    SWAPS_DECIDE = "swaps:decide"  # approve or decline swaps, within the ward scope
+    SCHEDULES_MANAGE = "schedules:manage"  # rotas, overrides, imports, gap reports (wards)
+    COVERAGE_MANAGE = "coverage:manage"  # the coverage requirements of every ward
     # Administration
     INTEGRATION_KEYS_MANAGE = "integration_keys:manage"
     USERS_MANAGE = "users:manage"
@@ -66,6 +74,9 @@ CLINICAL = frozenset(
         Permission.PATIENTS_READ,
         Permission.BREAK_GLASS,
         Permission.ALARMS_PAUSE,
+        Permission.STAFF_READ,
+        Permission.AVAILABILITY_SET,
+        Permission.SWAPS_REQUEST,
     }
 )
 
@@ -81,13 +92,18 @@ INCIDENT_COORDINATION = frozenset(
     }
 )
 
+# Who runs a ward's rota (charge nurses, for the wards they are in charge of): schedules,
+# overrides, roster imports, coverage gaps, and approving shift swaps
+# (healthguard.oncall.swaps: only a charge nurse of the ward approves a swap).
+ROTA_MANAGEMENT = frozenset({Permission.SCHEDULES_MANAGE, Permission.SWAPS_DECIDE})
+
 # Clinical decision makers: RCP NEWS2 (2017) has a competent clinical decision maker decide
 # and record SpO2 Scale 2 (a prescribed 88-92 % target), so not nurses or charge nurses.
 CLINICAL_DECISION_MAKER = CLINICAL | {Permission.PATIENTS_SET_SPO2_SCALE}
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     UserRole.NURSE: CLINICAL,
-    UserRole.CHARGE_NURSE: CLINICAL | INCIDENT_COORDINATION,
+    UserRole.CHARGE_NURSE: CLINICAL | INCIDENT_COORDINATION | ROTA_MANAGEMENT,
     UserRole.PHYSICIAN: CLINICAL_DECISION_MAKER | INCIDENT_COORDINATION,
     UserRole.RAPID_RESPONSE: CLINICAL_DECISION_MAKER | INCIDENT_COORDINATION,
     # Admins configure; their ward scope is empty, so they read patient data only through
@@ -103,6 +119,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.USERS_MANAGE,
             Permission.RULES_MANAGE,
             Permission.SILENCES_MANAGE,  # maintenance windows of integrations
+            Permission.STAFF_READ,
+            Permission.AVAILABILITY_SET,  # of anybody (a called-in or sick colleague)
+            Permission.SCHEDULES_MANAGE,  # every ward's and the hospital-wide rotas
+            Permission.COVERAGE_MANAGE,
         }
     ),
     UserRole.AUDITOR: frozenset(
@@ -121,7 +141,7 @@ HOSPITAL_WIDE_ROLES: frozenset[str] = frozenset({UserRole.PHYSICIAN, UserRole.RA
 
 # What an integration key may be given.
 INTEGRATION_SCOPES: frozenset[Permission] = frozenset(
-    {Permission.INGEST_VITALS, Permission.EVENTS_WRITE}
+    {Permission.INGEST_VITALS, Permission.EVENTS_WRITE, Permission.NOTIFY_SMS_INBOUND}
 )
 
 
