@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -60,3 +61,48 @@ def env_override(**values: str) -> Iterator[None]:
                 os.environ[key] = value
         get_settings.cache_clear()
         dispose_engines()
+
+
+ONCALL_TIMELINE_KINDS = frozenset({"assigned", "not_assigned", "escalation", "declined"})
+
+
+def people_and_rules(entries: Iterable[Any]) -> list[Any]:
+    """Timeline entries without those the on-call writes by itself (assignment, escalation
+    steps, notifications): tests of the incident workflow compare the rest exactly. Takes API
+    dicts or IncidentEvent rows."""
+
+    def kind(entry: Any) -> str:
+        return str(entry["kind"] if isinstance(entry, dict) else entry.kind)
+
+    return [
+        e
+        for e in entries
+        if kind(e) not in ONCALL_TIMELINE_KINDS and not kind(e).startswith("notification.")
+    ]
+
+
+def quiet_incident(session: Any, incident: Any) -> Any:
+    """Undo, in the caller's transaction, what opening `incident` started on its own
+    (assignment, escalation state, notifications and their timeline entries): for tests of the
+    notification service that count exactly the notifications they ask for. The delivery
+    jobs of the removed notifications and timers are not queued."""
+    from healthguard.db import AFTER_COMMIT
+    from healthguard.models import IncidentEscalation, IncidentEvent, Notification
+
+    session.flush()
+    session.info.pop(AFTER_COMMIT, None)  # the jobs of what is removed here
+    for model in (Notification, IncidentEscalation):
+        session.execute(sa.delete(model).where(model.incident_id == incident.id))
+    session.execute(
+        sa.delete(IncidentEvent).where(
+            IncidentEvent.incident_id == incident.id,
+            sa.or_(
+                IncidentEvent.kind.in_(ONCALL_TIMELINE_KINDS),
+                IncidentEvent.kind.like("notification.%"),
+            ),
+        )
+    )
+    incident.assignee_staff_id = None
+    session.add(incident)
+    session.flush()
+    return incident

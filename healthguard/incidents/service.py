@@ -135,6 +135,11 @@ def open_incident(
         now=now,
     )
     session.flush()
+    # Someone must come: assignment and the first escalation step, in this transaction
+    # (notifications leave after the commit; docs/NOTIFICATION_FLOW.md).
+    from healthguard.oncall import dispatch
+
+    dispatch.on_incident_opened(session, incident, now=now)
     return incident
 
 

@@ -392,6 +392,19 @@ def apply_command(
     )
     session.flush()
     session.refresh(incident)
+    # The escalation follows every change in the same transaction (an acknowledgement stops
+    # it, a priority upgrade restarts it...), whoever made it: API, UI, SMS, link, webhook.
+    from healthguard.oncall import dispatch
+
+    dispatch.on_incident_changed(
+        session,
+        incident,
+        action=result.action.value,
+        actor=actor,
+        now=now,
+        previous_priority=view.priority,
+        previous_status=view.status.value,
+    )
     return incident
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
+from testsupport import people_and_rules
 
 from healthguard.db import get_engine, session_scope
 from healthguard.incidents.service import (
@@ -47,7 +48,11 @@ def counts() -> tuple[int, int]:
     with Session(get_engine()) as s:
         return (
             s.exec(select(func.count()).select_from(Incident)).one(),
-            s.exec(select(func.count()).select_from(IncidentEvent)).one(),
+            s.exec(
+                select(func.count())
+                .select_from(IncidentEvent)
+                .where(col(IncidentEvent.kind) == "opened")
+            ).one(),
         )
 
 
@@ -95,7 +100,9 @@ def test_open_incident_writes_incident_and_opened_event(seeded: dict[str, int]) 
         ward = s.get(Ward, stored.ward_id)
         assert ward is not None and ward.code == "CARD"
         assert stored.bed_id == bed.id
-        events = s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)).all()
+        events = people_and_rules(
+            s.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)).all()
+        )
         assert len(events) == 1
         assert events[0].kind == "opened"
         assert events[0].actor == "alice"

@@ -32,6 +32,7 @@ from authsupport import (
     staff_id_of,
 )
 from sqlalchemy.exc import IntegrityError
+from testsupport import people_and_rules
 
 from healthguard.api import build_api
 from healthguard.db import get_engine, session_scope
@@ -150,7 +151,12 @@ def test_every_action_in_order_with_its_timeline_and_audit(api: Api) -> None:
     assert closed["allowed_actions"] == []
 
     detail = api.get(NURSE, incident)
-    steps = [(e["kind"], e["actor"]) for e in detail["timeline"]]
+    # The people's actions; the on-call's own entries (assignment, escalation steps,
+    # notifications: actor "system") are interleaved and checked below.
+    timeline = people_and_rules(detail["timeline"])
+    oncall = [e["kind"] for e in detail["timeline"] if e not in timeline]
+    assert oncall and oncall[0] in ("assigned", "not_assigned")
+    steps = [(e["kind"], e["actor"]) for e in timeline]
     assert steps == [
         ("opened", "system"),
         ("acknowledged", NURSE),
@@ -167,7 +173,7 @@ def test_every_action_in_order_with_its_timeline_and_audit(api: Api) -> None:
     ]
     times = [datetime.fromisoformat(e["at"]) for e in detail["timeline"]]
     assert times == sorted(times)
-    notes = [e["note"] for e in detail["timeline"]]
+    notes = [e["note"] for e in timeline]
     assert notes[6] == "Fluids started"
     assert notes[7] == "Handover"
     assert notes[10] == "Handed over to ICU at 14:05"
@@ -200,8 +206,9 @@ def test_start_from_triggered_acknowledges_at_the_same_time(api: Api) -> None:
     assert detail["status"] == "in_progress"
     assert detail["acknowledged_at"] == detail["started_at"]
     assert detail["acknowledged_by"] == detail["started_by"] == NURSE
-    assert [e["kind"] for e in detail["timeline"]] == ["opened", "acknowledged", "started"]
-    assert detail["timeline"][1]["data"] == {"implicit": True, "by": "start"}
+    timeline = people_and_rules(detail["timeline"])
+    assert [e["kind"] for e in timeline] == ["opened", "acknowledged", "started"]
+    assert timeline[1]["data"] == {"implicit": True, "by": "start"}
 
 
 def test_get_shows_allowed_actions_for_the_caller_and_an_etag(api: Api) -> None:
@@ -223,7 +230,7 @@ def test_free_text_is_encrypted_at_rest_and_decrypted_for_the_reader(api: Api) -
     reason = f"Handover to the night team {uuid.uuid4().hex}"
     false_alarm = f"Probe off during wash {uuid.uuid4().hex}"
     api.ok(NURSE, incident, "notes", {"text": secret})
-    api.ok(CHARGE, incident, "reassign", {"to": NURSE, "reason": reason})
+    api.ok(CHARGE, incident, "reassign", {"to": CHARGE, "reason": reason})
     api.ok(NURSE, incident, "resolve", {"reason": "false_alarm", "text": false_alarm})
 
     dump = "\n".join(
@@ -461,9 +468,9 @@ def test_reopen_within_the_window_and_not_after(api: Api) -> None:
         "resolution_reason",
     ):
         assert reopened[cleared] is None, cleared
-    assert reopened["timeline"][-1]["kind"] == "reopened"
-    assert reopened["timeline"][-1]["note"] == "Desaturating again"
-    assert reopened["timeline"][-1]["data"]["previous_reason"] == "treated"
+    assert people_and_rules(reopened["timeline"])[-1]["kind"] == "reopened"
+    assert people_and_rules(reopened["timeline"])[-1]["note"] == "Desaturating again"
+    assert people_and_rules(reopened["timeline"])[-1]["data"]["previous_reason"] == "treated"
 
     api.ok(NURSE, incident, "resolve", {"reason": "treated"})
     with get_engine().begin() as conn:
@@ -577,7 +584,7 @@ def test_responders_join_and_leave(api: Api) -> None:
         (DOCTOR, "physician", False),
         (DOCTOR, "physician", True),
     ]
-    timeline = api.get(NURSE, incident)["timeline"]
+    timeline = people_and_rules(api.get(NURSE, incident)["timeline"])
     assert [(e["kind"], e["data"].get("person")) for e in timeline[1:]] == [
         ("responder_joined", NURSE),
         ("responder_joined", DOCTOR),
@@ -606,8 +613,8 @@ def test_a_lead_for_p0_and_p1_only(api: Api) -> None:
     assert api.ok(CHARGE, incident, "lead", {"person": RRT})["lead"] == RRT
     lowered = api.ok(CHARGE, incident, "priority", {"priority": "P3", "note": "Settled"})
     assert (lowered["priority"], lowered["lead"]) == ("P3", None)
-    assert lowered["timeline"][-1]["data"]["lead_cleared"] is True
-    assert lowered["timeline"][-1]["note"] == "Settled"
+    assert people_and_rules(lowered["timeline"])[-1]["data"]["lead_cleared"] is True
+    assert people_and_rules(lowered["timeline"])[-1]["note"] == "Settled"
 
 
 def test_reassigning_makes_the_incident_visible_to_the_new_assignee(api: Api) -> None:
@@ -854,7 +861,7 @@ def test_a_process_killed_before_its_commit_leaves_the_incident_as_it_was(api: A
     assert "written, not committed" in done.stdout
     after = stored(incident)
     assert (after.status, after.version, after.started_at) == ("triggered", 1, None)
-    assert [e["kind"] for e in api.get(NURSE, incident)["timeline"]] == ["opened"]
+    assert [e["kind"] for e in people_and_rules(api.get(NURSE, incident)["timeline"])] == ["opened"]
     assert api.ok(NURSE, incident, "acknowledge")["version"] == 2  # not left locked
 
 
@@ -883,7 +890,8 @@ def test_the_ui_acknowledge_path_shares_the_workflow(api: Api) -> None:
     with pytest.raises(IncidentStateError) as hidden:
         acknowledge_as(_principal(NURSE), uuid.UUID(icu), now=datetime.now(UTC))
     assert hidden.value.code == "not_found"
-    assert [e["actor"] for e in api.get(NURSE, incident)["timeline"]] == ["system", NURSE]
+    timeline = people_and_rules(api.get(NURSE, incident)["timeline"])
+    assert [e["actor"] for e in timeline] == ["system", NURSE]
 
 
 def test_reopened_incidents_page_again_from_the_first_step(api: Api) -> None:

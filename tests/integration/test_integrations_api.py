@@ -25,6 +25,7 @@ from authsupport import (
     sign_in,
 )
 from sqlmodel import col, select
+from testsupport import people_and_rules
 
 from healthguard.api import build_api
 from healthguard.db import session_scope
@@ -103,7 +104,9 @@ def events_of(integration_id: str, dedup: str | None = None) -> list[InboundEven
 
 def timeline_kinds(incident_id: uuid.UUID) -> list[tuple[str, str]]:
     with session_scope() as session:
-        return [(row.kind, row.actor) for row in read_timeline(session, incident_id)]
+        return [
+            (row.kind, row.actor) for row in people_and_rules(read_timeline(session, incident_id))
+        ]
 
 
 def integration_row(integration_id: str) -> Integration:
