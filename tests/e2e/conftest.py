@@ -99,6 +99,22 @@ def rq_worker(child_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @pytest.fixture(scope="module")
+def alerts_workers(child_env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The scheduler (escalation timers), the non-forking alerts worker (timers and
+    deliveries) and a general worker (the sweeps), as `healthguard up` starts them."""
+    processes = [
+        _spawn(["scheduler"], child_env, "scheduler.log"),
+        _spawn(["worker", "--alerts"], child_env, "alerts-worker.log"),
+        _spawn(["worker"], child_env, "general-worker.log"),
+    ]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            _stop(process)
+
+
+@pytest.fixture(scope="module")
 def triage_worker(child_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     process = _spawn(["worker", "--triage"], child_env, "triage-worker.log")
     try:
