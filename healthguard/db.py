@@ -22,7 +22,17 @@ _engines: dict[str, Engine] = {}
 def get_engine(url: str | None = None) -> Engine:
     url = url or get_settings().effective_database_url()
     if url not in _engines:
-        _engines[url] = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # prepare_threshold None: no server-side prepared statements. psycopg's automatic
+        # ones (after 5 runs of a statement) were seen colliding ("prepared statement _pg3_0
+        # already exists") in a job mixing savepoints and bulk statements; every statement
+        # here is planned cheaply, and this also keeps the app usable behind pgbouncer.
+        _engines[url] = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            connect_args={"prepare_threshold": None},
+        )
     return _engines[url]
 
 
