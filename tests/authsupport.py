@@ -18,7 +18,16 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from healthguard.db import session_scope
-from healthguard.models import Admission, ApiKey, AuditLog, Bed, Incident, User, Ward
+from healthguard.models import (
+    Admission,
+    ApiKey,
+    AuditLog,
+    Bed,
+    Incident,
+    Notification,
+    User,
+    Ward,
+)
 from healthguard.security.accounts import Origin, create_api_key, issue_tokens
 from healthguard.security.demo import DEMO_PASSWORD
 from healthguard.settings import get_settings
@@ -183,3 +192,33 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
     return dict(body["error"])
+
+
+def incident_row(incident: str) -> Incident:
+    """The incident as stored now."""
+    with session_scope() as session:
+        row = session.get(Incident, uuid.UUID(incident))
+        assert row is not None
+        return row
+
+
+def record_notification(
+    staff_id: uuid.UUID, incident: str, channel: str = "sms", status: str = "sent"
+) -> uuid.UUID:
+    """A notification about ``incident`` that reached ``staff_id`` (as delivery records it)."""
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        row = Notification(
+            incident_id=uuid.UUID(incident),
+            staff_id=staff_id,
+            channel=channel,
+            status=status,
+            created_at=now,
+            sent_at=now if status != "queued" else None,
+            due_at=now,
+            escalation_key=f"test:{uuid.uuid4().hex}",
+            reason="test: primary nurse",
+        )
+        session.add(row)
+        session.flush()
+        return row.id

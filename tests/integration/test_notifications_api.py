@@ -25,9 +25,11 @@ from authsupport import (
     audit_rows_after,
     bearer,
     fresh_tokens,
+    incident_row,
     last_audit_id,
     new_integration_key,
     open_incident_in,
+    record_notification,
     sign_in,
 )
 from cryptography.hazmat.primitives import serialization
@@ -38,7 +40,7 @@ from testsupport import env_override
 from healthguard.api import build_api
 from healthguard.db import session_scope
 from healthguard.incidents.timeline import read_timeline
-from healthguard.models import Incident, Notification, Patient, Staff, User, Ward
+from healthguard.models import Incident, Patient, Staff, User, Ward
 from healthguard.models.oncall import PushSubscription, UsedAnswerToken
 from healthguard.notify import tokens
 from healthguard.notify.channels.webpush import generate_vapid_keys
@@ -99,32 +101,6 @@ def api(seeded: dict[str, int]) -> Iterator[Api]:
         yield Api(client, {"X-API-Key": sms_key}, {"X-API-Key": other_key})
 
 
-def notify(person: Person, incident: str, channel: str = "sms", status: str = "sent") -> str:
-    now = datetime.now(UTC)
-    with session_scope() as session:
-        row = Notification(
-            incident_id=uuid.UUID(incident),
-            staff_id=person.staff_id,
-            channel=channel,
-            status=status,
-            created_at=now,
-            sent_at=now if status != "queued" else None,
-            due_at=now,
-            escalation_key=f"test:{uuid.uuid4().hex}",
-            reason="test: primary nurse",
-        )
-        session.add(row)
-        session.flush()
-        return str(row.id)
-
-
-def incident_row(incident: str) -> Incident:
-    with session_scope() as session:
-        row = session.get(Incident, uuid.UUID(incident))
-        assert row is not None
-        return row
-
-
 def answered_vias(incident: str) -> list[tuple[str, str, str]]:
     with session_scope() as session:
         return [
@@ -132,6 +108,10 @@ def answered_vias(incident: str) -> list[tuple[str, str, str]]:
             for e in read_timeline(session, uuid.UUID(incident))
             if e.kind == "answered"
         ]
+
+
+def notify(person: Person, incident: str, channel: str = "sms", status: str = "sent") -> str:
+    return str(record_notification(person.staff_id, incident, channel, status))
 
 
 def card(title: str, priority: str = "P2", bed: str = "B4") -> str:

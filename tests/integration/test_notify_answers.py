@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from authsupport import assign_incident, audit_rows_after, last_audit_id, open_incident_in
+from authsupport import (
+    assign_incident,
+    audit_rows_after,
+    incident_row,
+    last_audit_id,
+    open_incident_in,
+    record_notification,
+)
 from sqlmodel import Session, select
 
 from healthguard.db import get_engine, session_scope
@@ -64,33 +71,6 @@ def new_person(role: str = "nurse", ward: str = "CARD", *, active: bool = True) 
         return Person(staff.id, f"answer.{tag}", phone, phone.replace(" ", ""))
 
 
-def notify(person: Person, incident: str, channel: str = "sms", status: str = "sent") -> uuid.UUID:
-    """A notification about ``incident`` that reached ``person`` (as delivery records it)."""
-    now = datetime.now(UTC)
-    with session_scope() as session:
-        row = Notification(
-            incident_id=uuid.UUID(incident),
-            staff_id=person.staff_id,
-            channel=channel,
-            status=status,
-            created_at=now,
-            sent_at=now if status != "queued" else None,
-            due_at=now,
-            escalation_key=f"test:{uuid.uuid4().hex}",
-            reason="test: primary nurse",
-        )
-        session.add(row)
-        session.flush()
-        return row.id
-
-
-def incident_row(incident: str) -> Incident:
-    with session_scope() as session:
-        row = session.get(Incident, uuid.UUID(incident))
-        assert row is not None
-        return row
-
-
 def notifications_of(person: Person, incident: str) -> list[Notification]:
     with session_scope() as session:
         return list(
@@ -126,6 +106,10 @@ def do_answer(person: Person, incident: str, action: str, via: str = "app") -> a
             now=datetime.now(UTC),
             origin=Origin(ip="10.0.0.7", user_agent="pytest"),
         )
+
+
+def notify(person: Person, incident: str, channel: str = "sms", status: str = "sent") -> uuid.UUID:
+    return record_notification(person.staff_id, incident, channel, status)
 
 
 def card_incident(title: str, priority: str = "P2", bed: str = "B2") -> str:
