@@ -586,9 +586,15 @@ def _per_source(
 def latest_observed_at(
     readings: Iterable[Reading], now: datetime, freshness: timedelta
 ) -> datetime | None:
-    """observed_at of the freshest reading a NEWS2 score from these readings uses."""
-    fresh = freshest_values(readings, now, freshness)
-    return max((r.observed_at for r, _ in fresh.values()), default=None)
+    """observed_at of the freshest reading a NEWS2 score from these readings uses: the
+    newest scorable reading in [now - freshness, now] (the newest of the freshest of each
+    parameter; one pass, no ranking: this runs on every scoring)."""
+    since, newest = now - freshness, None
+    for reading in readings:
+        t = reading.observed_at
+        if (newest is None or t > newest) and since <= t <= now and _usable(reading) is not None:
+            newest = t
+    return newest
 
 
 # --- the request body of POST /api/v1/news2 and `healthguard news2` ---------------------------

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from healthguard.clinical.news2 import (
     PARAMETERS,
     News2Input,
+    freshest_values,
+    latest_observed_at,
     news2_from_readings,
     score_heart_rate,
     score_news2,
@@ -178,6 +180,18 @@ def test_scoring_from_any_readings_never_raises(
     # The order of arrival does not matter.
     again = news2_from_readings(list(reversed(rs)), NOW, timedelta(seconds=freshness), scale)
     assert again.subscores == result.subscores or _has_ties(rs)
+
+
+@settings(max_examples=200)
+@given(readings(), st.integers(1, 7200))
+def test_latest_observed_at_is_the_newest_of_the_freshest_values(
+    rs: list[Reading], freshness: int
+) -> None:
+    """The one-pass `latest_observed_at` (run on every scoring) agrees with its definition."""
+    window = timedelta(seconds=freshness)
+    fresh = freshest_values(rs, NOW, window)
+    expected = max((r.observed_at for r, _ in fresh.values()), default=None)
+    assert latest_observed_at(rs, NOW, window) == expected
 
 
 def _has_ties(rs: list[Reading]) -> bool:
