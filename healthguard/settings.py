@@ -165,8 +165,14 @@ class Settings(BaseSettings):
     realtime_vitals_reload_seconds: float = Field(
         2.0,
         ge=0,
-        description="New vital signs reload a ward's bed board at most this often (seconds); "
-        "incident changes reload at once.",
+        description="New vital signs reload a ward's bed board at most this often (seconds).",
+    )
+    realtime_incident_reload_seconds: float = Field(
+        0.25,
+        ge=0,
+        le=5,
+        description="Incident changes reload a feed (incident queue, my alarms) at once, "
+        "then at most this often during a burst (seconds).",
     )
 
     news2_freshness_seconds: int = Field(
@@ -229,6 +235,11 @@ class Settings(BaseSettings):
     wctp_timeout_seconds: float = Field(10.0, description="WCTP request timeout.")
     wctp_notify_when_delivered: bool = Field(True, description="Ask the gateway for delivery.")
     wctp_notify_when_read: bool = Field(False, description="Ask for read receipts.")
+    wctp_callback_key: str | None = Field(
+        None,
+        description="Secret (16+ characters) the WCTP gateway sends in the receipts URL, "
+        "/api/v1/notifications/wctp?key=...; unset: WCTP receipts are refused.",
+    )
     pager_transport: Literal["wctp", "webhook"] = Field(
         "wctp", description="How pager notifications leave: WCTP gateway or signed webhook."
     )
@@ -250,6 +261,16 @@ class Settings(BaseSettings):
         "console",
         description="SMS and voice provider: console writes them to the log (demos); a paid "
         "provider adapter plugs in behind the same interface.",
+    )
+    apprise_urls: list[str] = Field(
+        default_factory=list,
+        description="Apprise URLs (JSON list; they hold secrets) of the hospital's chat and "
+        'push destinations, e.g. ["msteams://...", "ntfy://ntfy.hospital.org/healthguard"]: '
+        "certification reminders for people with no e-mail and operator broadcasts. "
+        "Empty: off.",
+    )
+    apprise_timeout_seconds: float = Field(
+        10.0, description="Connect and read timeout of each Apprise destination."
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = Field(

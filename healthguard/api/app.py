@@ -23,6 +23,7 @@ from healthguard.api import (
     notifications,
     oncall,
     patients,
+    receipts,
     vitals,
     wards,
 )
@@ -67,6 +68,7 @@ def build_api() -> FastAPI:
     api.include_router(integrations.router)  # /api/v1/integrations..., /api/v2/enqueue, /v2/enqueue
     api.include_router(notifications.router)  # /api/v1/notifications/...
     api.include_router(notifications.answer_pages)  # /answer: answer links (no sign-in)
+    api.include_router(receipts.router)  # /api/v1/notifications/sms/status and /wctp
     api.include_router(not_found_router)
     return api
 

@@ -17,6 +17,10 @@ Signed in (``Authorization: Bearer``):
   subscription (yours only); ``GET /api/v1/notifications/vapid-public-key``: the
   ``applicationServerKey`` to subscribe with.
 
+The service worker (no sign-in: the receipt token of the push payload is the credential):
+``POST /api/v1/notifications/push-receipts`` with ``{"token"}``: the push message reached the
+device; a ``sent`` push notification becomes ``delivered`` (never a step backwards).
+
 The SMS provider (an integration key with the ``notify:sms_inbound`` scope):
 ``POST /api/v1/notifications/sms-inbound`` with ``{"from": "+447700900123", "text": "1 4821"}``
 answers ``{"reply": "<the SMS to send back>"}``, 200 also for an unknown number or a reply
@@ -25,7 +29,9 @@ that cannot be read (nothing changes, it is audited, and the text says what to d
 Answer links (no sign-in: the token is the credential), at the app root: ``GET /answer?token=``
 shows a confirmation page (what the link does, the incident, the patient's initials only, one
 button) and never spends the token, since mail scanners and link previews open links; the
-button posts the token to ``POST /answer``, which spends it and answers. Forged or damaged
+button posts the token to ``POST /answer``, which spends it and answers. A push
+notification's action button posts the same token with ``via=push`` and
+``Accept: application/json`` and gets the answer as JSON. Forged or damaged
 links answer 400, expired or used ones 410, each with a page that says so; nothing changes.
 The POST needs no CSRF token: the single-use answer token in the form is the only credential
 (no cookie or session is involved), so a forged cross-site post would have to know it.
@@ -39,7 +45,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Body, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -50,12 +55,17 @@ from healthguard.api.errors import error_body
 from healthguard.api.security import current_principal, public, request_origin, secured
 from healthguard.db import session_scope
 from healthguard.incidents.priority import PRIORITY_STYLES
-from healthguard.models import Incident, Notification, Ward
-from healthguard.models.hospital import Bed
-from healthguard.models.notifications import NotificationStatus
+from healthguard.models import Notification
 from healthguard.models.oncall import PushSubscription
-from healthguard.notify import answers
-from healthguard.notify.service import mark_read
+from healthguard.notify import answers, push_receipts
+from healthguard.notify.service import (
+    MyNotificationRow,
+    mark_read,
+    notification_rows,
+)
+from healthguard.notify.service import (
+    my_notifications as load_my_notifications,
+)
 from healthguard.notify.tokens import AnswerAction, RefusalReason, TokenRefusal
 from healthguard.security.audit import record_audit
 from healthguard.security.permissions import Permission, Principal
@@ -70,8 +80,6 @@ NOT_LINKED = (
 )
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-#: Statuses of a notification that reached the person and that they have not opened yet.
-UNREAD_STATUSES = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
 
 
 def _staff_id(principal: Principal) -> uuid.UUID | None:
@@ -110,35 +118,29 @@ class NotificationOut(BaseModel):
 
 class MyNotifications(BaseModel):
     unread: int = Field(description="Notifications that reached you and that you have not opened")
+    unread_incidents: int = Field(
+        0, description="How many incidents those unread notifications are about"
+    )
+    highest_unread_priority: str | None = Field(
+        None, description="The highest priority among them (P0 highest); null when none"
+    )
     notifications: list[NotificationOut]
 
 
-def _unread(row: Notification) -> bool:
-    return row.status in UNREAD_STATUSES and row.read_at is None and row.answered_at is None
-
-
-def _rows_query() -> Any:
-    return (
-        sa.select(Notification, Incident, col(Ward.code), col(Bed.label))
-        .join(Incident, col(Incident.id) == col(Notification.incident_id))
-        .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
-        .join(Bed, col(Bed.id) == col(Incident.bed_id), isouter=True)
-    )
-
-
-def _out(row: Notification, incident: Incident, ward: str | None, bed: str | None) -> Any:
+def _out(found: MyNotificationRow) -> Any:
+    row, incident = found.notification, found.incident
     return NotificationOut(
         id=str(row.id),
         incident_id=str(incident.id),
         incident_number=int(incident.number or 0),
         priority=incident.priority,
         title=incident.title,
-        ward=ward,
-        bed=bed,
+        ward=found.ward,
+        bed=found.bed,
         incident_status=incident.status,
         channel=row.channel,
         status=row.status,
-        unread=_unread(row),
+        unread=found.unread,
         reason=row.reason,
         created_at=row.created_at,
         sent_at=row.sent_at,
@@ -168,26 +170,15 @@ def my_notifications(
     staff_id = _staff_id(principal)
     if staff_id is None:
         return MyNotifications(unread=0, notifications=[])
-    unread = sa.and_(
-        col(Notification.status).in_(UNREAD_STATUSES),
-        col(Notification.read_at).is_(None),
-        col(Notification.answered_at).is_(None),
-    )
-    mine = col(Notification.staff_id) == staff_id
     with session_scope() as session:
-        count = session.execute(
-            sa.select(sa.func.count()).select_from(Notification).where(mine, unread)
-        ).scalar_one()
-        stmt = (
-            _rows_query()
-            .where(mine, col(Notification.status) != NotificationStatus.QUEUED.value)
-            .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
-            .limit(limit)
-        )
-        if unread_only:
-            stmt = stmt.where(unread)
-        rows = [_out(*row) for row in session.execute(stmt).all()]
-    return MyNotifications(unread=int(count), notifications=rows)
+        found = load_my_notifications(session, staff_id, limit=limit, unread_only=unread_only)
+        rows = [_out(row) for row in found.rows]
+    return MyNotifications(
+        unread=found.unread,
+        unread_incidents=found.unread_incidents,
+        highest_unread_priority=found.highest_unread_priority,
+        notifications=rows,
+    )
 
 
 @router.post(
@@ -208,8 +199,10 @@ def read_notification(
             mark_read(session, notification_id, staff_id, datetime.now(UTC))
         except LookupError:
             raise HTTPException(404, NOT_FOUND) from None
-        found = session.execute(_rows_query().where(col(Notification.id) == notification_id)).one()
-        out: NotificationOut = _out(*found)
+        found = session.execute(
+            notification_rows().where(col(Notification.id) == notification_id)
+        ).one()
+        out: NotificationOut = _out(MyNotificationRow(*found))
     return out
 
 
@@ -610,6 +603,82 @@ def vapid_public_key() -> Any:
     return VapidKeyOut(public_key=public_key_b64(vapid))
 
 
+class PushReceiptIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"token": "q1Zk0y...Xw"}]}
+    )
+    token: str = Field(
+        min_length=1, max_length=200, description="The `receipt` of the push payload"
+    )
+
+
+class PushReceiptOut(BaseModel):
+    outcome: str = Field(
+        description="delivered (it was sent, now delivered), already (delivered, read or "
+        "answered before: kept) or not_applicable (queued, failed or cancelled)"
+    )
+    notification_id: str
+    status: str = Field(description="The notification's status now")
+    delivered_at: datetime | None
+
+
+@router.post(
+    f"{V1}/push-receipts",
+    response_model=PushReceiptOut,
+    summary="The service worker: this push message reached the device",
+    description=(
+        "No sign-in: the `receipt` token of the push payload (an HMAC of the notification id) "
+        "is the credential. A `sent` push notification becomes `delivered` with "
+        "`delivered_at`; a status never moves backwards (read and answered stay, and only "
+        "gain a missing `delivered_at`). Replaying a receipt changes nothing."
+    ),
+    responses={
+        400: {"description": "The token is forged or damaged (nothing changed; audited)"},
+        404: {"description": "The notification no longer exists"},
+        422: {"description": "token is missing or too long"},
+    },
+    **public(),
+)
+def push_receipt(body: PushReceiptIn, request: Request) -> Any:
+    now = datetime.now(UTC)
+    try:
+        notification_id = push_receipts.verify_receipt_token(body.token)
+    except ValueError as exc:
+        origin = request_origin(request)
+        with session_scope() as session:
+            record_audit(
+                session,
+                actor="anonymous",
+                action="token.refused",
+                record_type="push_receipt",
+                outcome="denied",
+                ip=origin.ip,
+                user_agent=origin.user_agent,
+                details={"reason": str(exc)},
+                now=now,
+            )
+        return JSONResponse(
+            error_body(
+                "invalid_token",
+                f"token {exc}; nothing was changed.",
+                [{"field": "token", "message": str(exc)}],
+            ),
+            # 400, not 403: the route needs no credentials; a bad token is bad input.
+            status_code=400,
+        )
+    with session_scope() as session:
+        try:
+            result = push_receipts.record_push_receipt(session, notification_id, now)
+        except LookupError:
+            raise HTTPException(404, "That notification no longer exists.") from None
+    return PushReceiptOut(
+        outcome=result.outcome.value,
+        notification_id=str(result.notification_id),
+        status=result.status,
+        delivered_at=result.delivered_at,
+    )
+
+
 # --- answer links: the confirmation page and its button ---------------------------------------
 
 answer_pages = APIRouter(tags=["notifications"])
@@ -760,7 +829,9 @@ def answer_page(token: str = Query(..., description="The token of the link")) ->
         "sent to, through the same service as every other channel. 200 with what was done, "
         "or with why it no longer applies (acknowledged by someone else first); 400 / 410 "
         "for a forged, damaged, expired or used link (nothing changes, it is audited). No "
-        "CSRF token: the single-use token is the only credential."
+        "CSRF token: the single-use token is the only credential. A push notification's "
+        "button (the service worker) sends `via=push` and `Accept: application/json` and "
+        "gets JSON: `outcome`, `code`, `message`, `incident_number`, `status`."
     ),
     responses={
         200: {"content": {"text/html": {}}, "description": "Done, or no longer needed"},
@@ -772,12 +843,46 @@ def answer_page(token: str = Query(..., description="The token of the link")) ->
     **public(),
 )
 def answer_by_link(
-    request: Request, token: str | None = Form(None, description="The token of the link")
+    request: Request,
+    token: str | None = Form(None, description="The token of the link"),
+    via: Literal["link", "push"] = Form(
+        "link", description="link (the confirmation page) or push (a notification's button)"
+    ),
 ) -> Any:
     now = datetime.now(UTC)
     with session_scope() as session:
-        done = answers.answer_by_link(session, token or "", now, request_origin(request))
+        done = answers.answer_by_link(session, token or "", now, request_origin(request), via=via)
+    if "application/json" in request.headers.get("accept", ""):
+        return _link_json(done)
     if done.refusal is not None:
         return _refusal_page(done.refusal)
     assert done.result is not None
     return _result_page(done.result)
+
+
+def _link_json(done: answers.LinkAnswer) -> JSONResponse:
+    """The answer for a service worker (``Accept: application/json``), same status codes."""
+    if done.refusal is not None:
+        refusal = done.refusal
+        body: dict[str, Any] = {
+            "outcome": "refused",
+            "code": refusal.reason.value,
+            "message": refusal.message,
+            "incident_id": str(refusal.incident_id) if refusal.incident_id else None,
+            "incident_number": None,
+            "status": None,
+        }
+        return JSONResponse(body, _REFUSAL_STATUS[refusal.reason], headers=PAGE_HEADERS)
+    result = done.result
+    assert result is not None
+    body = {
+        "outcome": result.outcome.value,
+        "code": result.code,
+        "message": result.message,
+        "action": result.action.value,
+        "incident_id": str(result.incident_id),
+        "incident_number": result.incident_number,
+        "status": result.status,
+    }
+    status = 200 if result.outcome is not answers.AnswerOutcome.REFUSED else result.http_status
+    return JSONResponse(body, status, headers=PAGE_HEADERS)

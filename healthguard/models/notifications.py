@@ -44,6 +44,13 @@ class Notification(SQLModel, table=True):
         in_check("channel", [c.value for c in Channel], "channel_valid"),
         in_check("status", [s.value for s in NotificationStatus], "status_valid"),
         sa.Index("ix_notifications_staff_id_status", "staff_id", "status"),
+        # Delivery receipts find their notification by the provider's message id.
+        sa.Index(
+            "ix_notifications_channel_provider_message_id",
+            "channel",
+            "provider_message_id",
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+        ),
         sa.UniqueConstraint("escalation_key", "staff_id", "channel", "attempt"),
     )
 

@@ -563,11 +563,17 @@ class LinkAnswer:
     result: AnswerResult | None = None
 
 
-def answer_by_link(session: Session, token: str, now: datetime, origin: Origin) -> LinkAnswer:
+def answer_by_link(
+    session: Session, token: str, now: datetime, origin: Origin, *, via: str = "link"
+) -> LinkAnswer:
     """Redeem the single-use token (in this transaction) and answer as the staff member it
-    was issued to, via ``link`` (emails and push notifications carry links). A refused token
-    is audited (``token.refused``) and changes nothing else. The caller commits."""
+    was issued to, via ``link`` (emails and push notifications carry links; a push
+    notification's action button, which posts the same token, answers via ``push``). A
+    refused token is audited (``token.refused``) and changes nothing else. The caller
+    commits."""
     _aware("now", now)
+    if via not in ("link", "push"):
+        raise ValueError(f"via must be link or push, not {via!r}")
     redeemed = tokens.redeem(link_secrets(), token, now, PostgresUsedTokens(session, now))
     if isinstance(redeemed, tokens.TokenRefusal):
         record_audit(
@@ -588,7 +594,7 @@ def answer_by_link(session: Session, token: str, now: datetime, origin: Origin) 
         staff_id=redeemed.staff_id,
         incident_id=redeemed.incident_id,
         action=redeemed.action,
-        via="link",
+        via=via,
         now=now,
         origin=origin,
     )

@@ -31,6 +31,8 @@ queued and does nothing, so the job is idempotent):
    backoff; FALL_BACK inserts (or brings forward) a row on the next channel of the person's
    plan, due now; GIVE_UP writes an alarm note (in-app only, the escalation moves on). New
    rows are enqueued after the commit. Every outcome and its timeline entry commit together.
+   ``handle_failure`` does this part; a failure the provider reports later (a delivery
+   receipt, ``healthguard.notify.receipts_service``) goes through the same function.
 
 Keys derived from ``settings.secret_key`` (never the key itself), so a leaked derived key
 does not reveal the others: ``derive_key(label) = HMAC-SHA256(key=secret_key (UTF-8),
@@ -97,14 +99,19 @@ __all__ = [
     "LINK_CHANNELS",
     "SMS_CODE_LABEL",
     "DeliveryContext",
+    "Job",
     "Outcome",
     "answer_link_secret",
     "answer_links",
     "deliver_notification",
     "derive_key",
+    "enqueue_after_commit",
+    "handle_failure",
     "incident_facts",
     "incident_short_code",
     "sends_key",
+    "stop_reason",
+    "timeline_entry",
 ]
 
 log = logging.getLogger(__name__)
@@ -249,11 +256,11 @@ def _label(channel: Channel) -> str:
     return CHANNEL_LABELS[channel]
 
 
-def _entry(kind: str, at: datetime, message: str, **data: Any) -> TimelineEntry:
+def timeline_entry(kind: str, at: datetime, message: str, **data: Any) -> TimelineEntry:
     return TimelineEntry(kind=kind, actor=ACTOR, at=at, message=message, data=data)
 
 
-def _stop_reason(session: Session, incident: Incident, row: Notification) -> str | None:
+def stop_reason(session: Session, incident: Incident, row: Notification) -> str | None:
     """Why this notification is no longer needed, or None. An answer counts when it came
     after this notification was planned (an answer in an earlier round does not stop a new
     one)."""
@@ -528,19 +535,26 @@ def deliver_notification(notification_id: uuid.UUID, context: DeliveryContext) -
     enqueue: list[Job] = []
     with session_scope() as session:
         outcome = _deliver(session, notification_id, context, enqueue)
-        if enqueue:
-            started = context.clock()
-            items = list(enqueue)
-
-            def push_jobs() -> None:
-                for new_id, due_at, job_id in items:
-                    try:
-                        context.enqueue(new_id, due_at, started, job_id)
-                    except Exception:
-                        log.exception("could not enqueue notification %s; the sweep will", new_id)
-
-            after_commit(session, push_jobs)
+        enqueue_after_commit(session, context, enqueue)
     return outcome
+
+
+def enqueue_after_commit(session: Session, context: DeliveryContext, jobs: list[Job]) -> None:
+    """Put the delivery jobs of ``jobs`` on the queue once ``session`` commits (a job that
+    cannot be enqueued is logged; the sweep of overdue notifications runs it later)."""
+    if not jobs:
+        return
+    started = context.clock()
+    items = list(jobs)
+
+    def push_jobs() -> None:
+        for new_id, due_at, job_id in items:
+            try:
+                context.enqueue(new_id, due_at, started, job_id)
+            except Exception:
+                log.exception("could not enqueue notification %s; the sweep will", new_id)
+
+    after_commit(session, push_jobs)
 
 
 def _deliver(
@@ -566,7 +580,7 @@ def _deliver(
     name = person.name if person else str(row.staff_id)
     ids = {"staff_id": str(row.staff_id), "channel": channel.value}
 
-    stop = _stop_reason(session, incident, row) if incident is not None else "it is gone"
+    stop = stop_reason(session, incident, row) if incident is not None else "it is gone"
     if stop is not None or incident is None or person is None:
         why = stop or "the person is no longer on file"
         row.status = NotificationStatus.CANCELLED.value
@@ -577,7 +591,7 @@ def _deliver(
                 session,
                 incident.id,
                 [
-                    _entry(
+                    timeline_entry(
                         KIND_CANCELLED,
                         now,
                         f"{label} to {name} not sent: {why}",
@@ -599,7 +613,7 @@ def _deliver(
             session,
             incident.id,
             [
-                _entry(
+                timeline_entry(
                     KIND_THROTTLED,
                     now,
                     f"{label} to {name} not sent: {reason}",
@@ -639,7 +653,7 @@ def _deliver(
             session,
             incident.id,
             [
-                _entry(
+                timeline_entry(
                     KIND_DELIVERED if verb == "delivered" else KIND_SENT,
                     done,
                     message,
@@ -659,15 +673,60 @@ def _deliver(
     row.failed_at = done
     row.error = error[:2000]
     session.add(row)
-    kind = FailureKind.TRANSIENT if result.retryable else FailureKind.PERMANENT
+    handle_failure(
+        session,
+        context,
+        row,
+        incident_id=incident.id,
+        priority=priority,
+        person=person,
+        error=error,
+        retryable=result.retryable,
+        now=done,
+        enqueue=enqueue,
+        gone=gone,
+    )
+    return Outcome.FAILED
+
+
+def handle_failure(
+    session: Session,
+    context: DeliveryContext,
+    row: Notification,
+    *,
+    incident_id: uuid.UUID,
+    priority: str,
+    person: PersonContacts | None,
+    error: str,
+    retryable: bool,
+    now: datetime,
+    enqueue: list[Job],
+    gone: Collection[str] = (),
+    headline: str | None = None,
+) -> RetryDecision:
+    """After ``row`` failed (already marked ``failed`` by the caller): ``retry.next_step``
+    and what it says (RETRY inserts the next attempt due after the backoff; FALL_BACK
+    inserts or brings forward the next channel of the person's plan, due now; GIVE_UP is an
+    alarm note), with one timeline entry, in the caller's transaction. New rows go to
+    ``enqueue`` (the caller pushes them after the commit: ``enqueue_after_commit``).
+
+    Used by a failed send (``deliver_notification``) and by a failure reported later by the
+    provider (``healthguard.notify.receipts_service``), whose ``headline`` ("SMS to Dr Patel
+    failed: handset unreachable") starts the timeline entry."""
+    channel = Channel(row.channel)
+    label = _label(channel)
+    name = person.name if person else str(row.staff_id)
+    ids = {"staff_id": str(row.staff_id), "channel": channel.value}
+    kind = FailureKind.TRANSIENT if retryable else FailureKind.PERMANENT
+    available = _available(context, person, gone, priority, now) if person is not None else ()
     step = next_step(
         channel=channel,
         attempt=row.attempt,
         failure=DeliveryFailure(kind, error[:200]),
         priority=priority,
-        now=done,
+        now=now,
         rand=context.rand,
-        available=_available(context, person, gone, priority, done),
+        available=available,
         tried=_tried(session, row) - {channel},
         policies=context.policies,
     )
@@ -691,25 +750,23 @@ def _deliver(
             attempt=step.attempt,
             due_at=step.at,
             reason=row.reason,
-            now=done,
+            now=now,
         )
         if new_id is not None:
             enqueue.append((new_id, step.at, None))
             data.update(next_notification_id=str(new_id), retry_at=step.at.isoformat())
     elif step.action is RetryAction.FALL_BACK:
         assert step.channel is not None
-        target, extra = _fall_back(session, row, step, done)
+        target, extra = _fall_back(session, row, step, now)
         note = extra + note
         if target is not None:
             # A row brought forward still has its timed job: run it under another id.
-            enqueue.append((target, done, f"{delivery_job_id(target)}-fallback-{row.id}"))
+            enqueue.append((target, now, f"{delivery_job_id(target)}-fallback-{row.id}"))
             data.update(next_notification_id=str(target), fallback_channel=step.channel.value)
     else:
         kind_text = KIND_GAVE_UP
         data["alarm"] = True
-    write_entries(
-        session,
-        incident.id,
-        [_entry(kind_text, done, f"{label} to {name}: {step.reason}{note}", **data)],
-    )
-    return Outcome.FAILED
+    lead = f"{headline}. " if headline else f"{label} to {name}: "
+    message = f"{lead}{step.reason}{note}"
+    write_entries(session, incident_id, [timeline_entry(kind_text, now, message, **data)])
+    return step

@@ -16,6 +16,8 @@ transaction:
   not yet being sent is cancelled (reminders survive an acknowledgement, not a resolution).
 - ``mark_read`` / ``mark_answered``: the person saw / answered; answering stops their
   pending deliveries for that incident.
+- ``my_notifications``: a person's own list and unread counts (``GET
+  /api/v1/notifications/mine`` reads it).
 
 Notifications are secondary alarms: the bedside monitor stays the primary alarm. A person
 nothing outside the app can reach still gets the in-app notification and the timeline says
@@ -51,6 +53,7 @@ from sqlmodel import Session, col
 from healthguard.db import after_commit
 from healthguard.incidents.lifecycle import TimelineEntry
 from healthguard.incidents.timeline import write_entries
+from healthguard.models.hospital import Bed, Ward
 from healthguard.models.incidents import DONE_STATUSES, Incident
 from healthguard.models.notifications import Channel, Notification, NotificationStatus
 from healthguard.models.staff import Staff
@@ -64,6 +67,8 @@ __all__ = [
     "KIND_PLANNED",
     "KIND_UNREACHABLE",
     "REMINDER_PREFIX",
+    "MyNotificationRow",
+    "MyNotifications",
     "Recipient",
     "alerts_queue_name",
     "cancel_pending",
@@ -73,6 +78,8 @@ __all__ = [
     "is_reminder",
     "mark_answered",
     "mark_read",
+    "my_notifications",
+    "notification_rows",
     "notify_people",
 ]
 
@@ -509,3 +516,76 @@ def mark_answered(
             ],
         )
     return len(answered)
+
+
+# --- a person's own notifications (GET /api/v1/notifications/mine) ------------------------------
+
+#: Statuses of a notification that reached the person and that they have not opened yet.
+UNREAD_STATUSES = (NotificationStatus.SENT.value, NotificationStatus.DELIVERED.value)
+
+
+@dataclass(frozen=True)
+class MyNotificationRow:
+    """One notification with its incident, the incident's ward code and bed label."""
+
+    notification: Notification
+    incident: Incident
+    ward: str | None
+    bed: str | None
+
+    @property
+    def unread(self) -> bool:
+        n = self.notification
+        return n.status in UNREAD_STATUSES and n.read_at is None and n.answered_at is None
+
+
+@dataclass(frozen=True)
+class MyNotifications:
+    unread: int  # notifications that reached the person and that they have not opened
+    unread_incidents: int  # distinct incidents among those
+    highest_unread_priority: str | None  # "P0".."P4", None when nothing is unread
+    rows: list[MyNotificationRow]
+
+
+def notification_rows() -> Any:
+    """SELECT notification, incident, ward code, bed label (add the WHERE and ORDER BY)."""
+    return (
+        sa.select(Notification, Incident, col(Ward.code), col(Bed.label))
+        .join(Incident, col(Incident.id) == col(Notification.incident_id))
+        .join(Ward, col(Ward.id) == col(Incident.ward_id), isouter=True)
+        .join(Bed, col(Bed.id) == col(Incident.bed_id), isouter=True)
+    )
+
+
+def my_notifications(
+    session: Session, staff_id: uuid.UUID, *, limit: int = 50, unread_only: bool = False
+) -> MyNotifications:
+    """The person's notifications, newest first (queued ones, not sent yet, left out), and
+    how many are unread (sent or delivered, neither opened nor answered): as notifications,
+    as distinct incidents, and the highest unread priority (P0 is the highest)."""
+    mine = col(Notification.staff_id) == staff_id
+    unread = sa.and_(
+        col(Notification.status).in_(UNREAD_STATUSES),
+        col(Notification.read_at).is_(None),
+        col(Notification.answered_at).is_(None),
+    )
+    count, incidents, highest = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(sa.distinct(col(Notification.incident_id))),
+            sa.func.min(col(Incident.priority)),  # "P0" < "P1" < ... < "P4"
+        )
+        .select_from(Notification)
+        .join(Incident, col(Incident.id) == col(Notification.incident_id))
+        .where(mine, unread)
+    ).one()
+    stmt = (
+        notification_rows()
+        .where(mine, col(Notification.status) != NotificationStatus.QUEUED.value)
+        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+        .limit(limit)
+    )
+    if unread_only:
+        stmt = stmt.where(unread)
+    rows = [MyNotificationRow(*row) for row in session.execute(stmt).all()]
+    return MyNotifications(int(count), int(incidents), highest, rows)

@@ -158,7 +158,12 @@ def test_mine_without_a_staff_member_is_empty_and_needs_credentials(api: Api) ->
     admin = bearer(sign_in(api.client, "admin")["access_token"])
     response = api.client.get("/api/v1/notifications/mine", headers=admin)
     assert response.status_code == 200
-    assert response.json() == {"unread": 0, "notifications": []}
+    assert response.json() == {
+        "unread": 0,
+        "unread_incidents": 0,
+        "highest_unread_priority": None,
+        "notifications": [],
+    }
     assert_error(api.client.get("/api/v1/notifications/mine"), 401, "unauthorized")
 
 

@@ -11,6 +11,17 @@ naming the reason and the settings to fix, :meth:`ChannelRegistry.send` answers 
 not retryable :class:`DeliveryResult` with that reason (so the notification fails over to
 the next step instead of being retried forever), and :attr:`ChannelRegistry.problems`
 lists every reason for the start-up log and the health page.
+
+Besides the per-person channels of an incident (one per ``Channel`` value), the registry
+holds *transports* under their own names, for messages that are not an incident's: today
+``"apprise"`` (:data:`APPRISE`; the hospital's chat and push destinations, built when
+``HEALTHGUARD_APPRISE_URLS`` is set), used by certification reminders and operator
+broadcasts through the same ``send``::
+
+    registry.send("apprise", message)   # message.address: "broadcast" or an Apprise URL
+
+A transport is never in :attr:`ChannelRegistry.available`, so an incident's delivery never
+picks it: the ``notifications.channel`` column accepts the six ``Channel`` values only.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from healthguard.notify.channels.apprise_channel import AppriseChannel, AppriseConfig
 from healthguard.notify.channels.base import Channel, ChannelKind, DeliveryResult, OutgoingMessage
 from healthguard.notify.channels.email import EmailChannel, EmailConfig, SmtpSecurity
 from healthguard.notify.channels.in_app import InAppChannel, Publish
@@ -37,6 +49,12 @@ PagerTransport = Literal["wctp", "webhook"]
 SmsProviderName = Literal["none", "console"]
 
 SMS_LOGGER = "healthguard.notify.sms"
+#: The registry name of the Apprise transport (reminders, operator broadcasts).
+APPRISE = "apprise"
+_OFF = {
+    APPRISE: "The apprise transport is off: set HEALTHGUARD_APPRISE_URLS (a JSON list of "
+    "Apprise URLs).",
+}
 _SMTP_SECURITY: dict[str, SmtpSecurity] = {"none": "none", "starttls": "starttls", "tls": "tls"}
 
 
@@ -54,6 +72,8 @@ class ChannelsConfig:
     #: "console": demo provider printing each SMS/call; "none": no provider (unless one is
     #: passed to build_channels).
     sms_provider: SmsProviderName = "none"
+    #: The hospital's Apprise destinations (None: the apprise transport is off).
+    apprise: AppriseConfig | None = None
 
 
 class ChannelUnavailable(LookupError):
@@ -69,17 +89,32 @@ class ChannelUnavailable(LookupError):
 class ChannelRegistry:
     channels: Mapping[ChannelKind, Channel]
     problems: Mapping[ChannelKind, str] = field(default_factory=dict)
+    #: Transports that are not an incident channel kind, by name (``APPRISE``), and why
+    #: each missing one is missing.
+    transports: Mapping[str, Channel] = field(default_factory=dict)
+    transport_problems: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def available(self) -> frozenset[ChannelKind]:
         return frozenset(self.channels)
 
+    def has(self, kind: ChannelKind | str) -> bool:
+        """Whether ``kind`` (a Channel value or a transport name) can be used."""
+        return kind in self.transports or kind in self.channels
+
     def get(self, kind: ChannelKind | str) -> Channel:
-        """The channel for ``kind`` (a Channel value); :class:`ChannelUnavailable` if none."""
+        """The channel for ``kind`` (a Channel value, or a transport name such as
+        ``"apprise"``); :class:`ChannelUnavailable` if none."""
+        if not isinstance(kind, ChannelKind):
+            transport = self.transports.get(str(kind))
+            if transport is not None:
+                return transport
+            if str(kind) in self.transport_problems:
+                raise ChannelUnavailable(str(kind), self.transport_problems[str(kind)])
         try:
             key = ChannelKind(kind)
         except ValueError:
-            known = ", ".join(c.value for c in ChannelKind)
+            known = ", ".join([*(c.value for c in ChannelKind), APPRISE])
             raise ChannelUnavailable(
                 str(kind), f"Unknown channel {kind!r} (known: {known})."
             ) from None
@@ -99,13 +134,18 @@ class ChannelRegistry:
         return channel.send(message)
 
     def describe(self) -> list[str]:
-        """One line per channel, for the start-up log."""
+        """One line per channel, then one per configured transport, for the start-up log."""
         lines = []
         for kind in ChannelKind:
             if kind in self.channels:
                 lines.append(f"{kind.value}: ready ({type(self.channels[kind]).__name__})")
             else:
                 lines.append(f"{kind.value}: unavailable: {self.problems.get(kind, '?')}")
+        for name, transport in self.transports.items():
+            lines.append(f"{name}: ready ({transport!r})")
+        for name, problem in self.transport_problems.items():
+            if problem != _OFF.get(name):  # one nobody configured is not worth a line
+                lines.append(f"{name}: unavailable: {problem}")
         return lines
 
 
@@ -149,7 +189,21 @@ def build_channels(
             problems[kind] = built
         else:
             channels[kind] = built
-    return ChannelRegistry(channels=channels, problems=problems)
+    transports: dict[str, Channel] = {}
+    transport_problems: dict[str, str] = {}
+    if config.apprise is None or not config.apprise.urls:
+        transport_problems[APPRISE] = _OFF[APPRISE]
+    else:
+        try:
+            transports[APPRISE] = AppriseChannel(config.apprise)
+        except ValueError as exc:
+            transport_problems[APPRISE] = f"The apprise transport is misconfigured: {exc}."
+    return ChannelRegistry(
+        channels=channels,
+        problems=problems,
+        transports=transports,
+        transport_problems=transport_problems,
+    )
 
 
 def _build_one(
@@ -248,6 +302,9 @@ class NotifySettings(Protocol):
     @property
     def sms_provider(self) -> str: ...
 
+    # Also read when present (older settings objects have no apprise): ``apprise_urls``
+    # (list of str), ``apprise_timeout_seconds`` (float).
+
 
 def parse_enabled(names: Iterable[str]) -> frozenset[ChannelKind]:
     """Channel values (``["in_app", "push"]``) to Channel members; ``ValueError`` naming
@@ -332,4 +389,13 @@ def config_from_settings(settings: NotifySettings) -> ChannelsConfig:
         pager_transport=pager,
         web_push=web_push,
         sms_provider=sms,
+        apprise=_apprise_config(settings),
     )
+
+
+def _apprise_config(settings: NotifySettings) -> AppriseConfig | None:
+    """The Apprise destinations of the settings (None: none configured)."""
+    urls = tuple(u.strip() for u in getattr(settings, "apprise_urls", None) or () if u.strip())
+    if not urls:
+        return None
+    return AppriseConfig(urls=urls, timeout=float(getattr(settings, "apprise_timeout_seconds", 10)))

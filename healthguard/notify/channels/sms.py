@@ -13,6 +13,23 @@ not retryable, with ``permanent_address_problem`` (the stored number needs corre
 
 The SMS text is the message's short text (at most 160 characters, secondary-alarm notice
 included); the call reads out :func:`spoken_text` (the message's own spoken text if any).
+
+Delivery receipts: a provider posts status callbacks for the SMS it accepted (the route
+``POST /api/v1/notifications/sms/status``, ``healthguard.api.receipts``).
+:func:`parse_status_callback` reads the formats we support (``STATUS_CALLBACK_FORMATS``)
+into the provider's message id and a :class:`~healthguard.notify.receipts.Receipt`, or
+raises :class:`StatusCallbackError` naming the field. ``twilio``: a form (or JSON) body with
+``MessageSid`` (or ``SmsSid``), ``MessageStatus`` (or ``SmsStatus``) and, for failures,
+``ErrorCode``; optional ``RawDlrDoneDate`` (``YYMMDDhhmm``, UTC: the carrier's delivery time)::
+
+    accepted, scheduled, queued, sending, sent   -> accepted (nothing changes)
+    delivered                                    -> delivered
+    read                                         -> read
+    undelivered, failed, canceled                -> failed (reason from ErrorCode)
+
+A failure is retryable (the same channel again after the backoff) unless its error code says
+the number itself cannot work (``TWILIO_ERRORS``: unknown, landline, blocked, unsubscribed);
+an unknown code is retryable (a repeated SMS beats a missed one).
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ import re
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TextIO
@@ -32,6 +50,7 @@ from healthguard.notify.channels.base import (
     DeliveryResult,
     OutgoingMessage,
 )
+from healthguard.notify.receipts import Receipt, ReceiptKind
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _GROUPING = re.compile(r"[\s.\-()]")
@@ -223,3 +242,130 @@ class VoiceChannel:
         if isinstance(to, DeliveryResult):
             return to
         return _provider_call("voice", to, "call", self.provider, spoken_text(message))
+
+
+# --- delivery receipts (status callbacks) -----------------------------------------------------
+
+MAX_MESSAGE_ID_CHARS = 200  # notifications.provider_message_id
+
+
+class StatusCallbackError(ValueError):
+    """A status callback that cannot be read; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCallback:
+    """A provider's report about one SMS: its message id and what happened."""
+
+    message_id: str
+    receipt: Receipt
+
+
+#: Twilio error codes: (what to tell staff, whether trying the same number again can help).
+TWILIO_ERRORS: dict[str, tuple[str, bool]] = {
+    "30001": ("provider queue overflow", True),
+    "30002": ("SMS account suspended", False),
+    "30003": ("handset unreachable", True),
+    "30004": ("message blocked by the recipient or carrier", False),
+    "30005": ("unknown or inactive number", False),
+    "30006": ("landline or unreachable carrier", False),
+    "30007": ("filtered by the carrier", False),
+    "30008": ("unknown delivery error", True),
+    "30009": ("missing message segment", True),
+    "30010": ("message price exceeds the maximum", False),
+    "21211": ("invalid phone number", False),
+    "21610": ("the recipient unsubscribed (STOP)", False),
+    "21614": ("not a mobile number", False),
+}
+
+_TWILIO_ACCEPTED = frozenset({"accepted", "scheduled", "queued", "sending", "sent"})
+_TWILIO_FAILED = {
+    "undelivered": "not delivered by the carrier",
+    "failed": "the provider could not send it",
+    "canceled": "cancelled by the provider",
+}
+_PRINTABLE_ID = re.compile(r"[\x21-\x7e]+")
+
+
+def _first(fields: Mapping[str, str], *names: str) -> tuple[str, str | None]:
+    for name in names:
+        value = fields.get(name)
+        if value is not None and str(value).strip():
+            return name, str(value).strip()
+    return names[0], None
+
+
+def _dlr_time(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC)
+    except ValueError:
+        raise StatusCallbackError(
+            "RawDlrDoneDate", f"{value!r} is not a time in the YYMMDDhhmm format"
+        ) from None
+
+
+def parse_twilio_status(fields: Mapping[str, str]) -> StatusCallback:
+    """A Twilio-style status callback (module docstring); StatusCallbackError otherwise."""
+    id_field, message_id = _first(fields, "MessageSid", "SmsSid")
+    if message_id is None:
+        raise StatusCallbackError("MessageSid", "is missing")
+    if len(message_id) > MAX_MESSAGE_ID_CHARS or not _PRINTABLE_ID.fullmatch(message_id):
+        raise StatusCallbackError(
+            id_field, f"must be 1 to {MAX_MESSAGE_ID_CHARS} printable characters without spaces"
+        )
+    status_field, raw_status = _first(fields, "MessageStatus", "SmsStatus")
+    if raw_status is None:
+        raise StatusCallbackError("MessageStatus", "is missing")
+    status = raw_status.lower()
+    _, done = _first(fields, "RawDlrDoneDate")
+    at = _dlr_time(done) if done is not None else None
+    if status in _TWILIO_ACCEPTED:
+        receipt = Receipt(ReceiptKind.ACCEPTED, at=at, provider_status=status)
+    elif status == "delivered":
+        receipt = Receipt(ReceiptKind.DELIVERED, at=at, provider_status=status)
+    elif status == "read":
+        receipt = Receipt(ReceiptKind.READ, at=at, provider_status=status)
+    elif status in _TWILIO_FAILED:
+        _, code = _first(fields, "ErrorCode")
+        if code is not None and not code.isdigit():
+            raise StatusCallbackError("ErrorCode", f"{code!r} is not a number")
+        known = TWILIO_ERRORS.get(code or "")
+        if known is not None:
+            reason, retryable = known
+            reason = f"{reason} (error {code})"
+        else:
+            reason = _TWILIO_FAILED[status] + (f" (error {code})" if code else "")
+            retryable = True
+        receipt = Receipt(
+            ReceiptKind.FAILED,
+            at=at,
+            reason=reason,
+            retryable=retryable,
+            provider_status=f"{status} {code}" if code else status,
+        )
+    else:
+        allowed = sorted({*_TWILIO_ACCEPTED, "delivered", "read", *_TWILIO_FAILED})
+        raise StatusCallbackError(
+            status_field, f"{raw_status!r} is not a known status ({', '.join(allowed)})"
+        )
+    return StatusCallback(message_id=message_id, receipt=receipt)
+
+
+#: The status-callback formats we read, by name.
+STATUS_CALLBACK_FORMATS: dict[str, Callable[[Mapping[str, str]], StatusCallback]] = {
+    "twilio": parse_twilio_status,
+}
+
+
+def parse_status_callback(fields: Mapping[str, str], fmt: str = "twilio") -> StatusCallback:
+    """Read a provider's status callback in format ``fmt`` (``STATUS_CALLBACK_FORMATS``)."""
+    try:
+        parser = STATUS_CALLBACK_FORMATS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown SMS status callback format {fmt!r}") from None
+    return parser(fields)

@@ -47,6 +47,38 @@ The HTTP layer: a readable confirmation decides even with a non-2xx status (some
 answer 400 with a ``wctp-Failure``). Otherwise 408/429/5xx, timeouts and connection errors
 are retryable; other 4xx not (wrong URL, authentication). A 2xx answer that is not a
 readable confirmation is failed and retryable: the page may not have been accepted.
+
+Delivery receipts. With ``notifyWhenDelivered="true"`` (``notify_when_delivered``, on by
+default) and ``notifyWhenRead`` (``notify_when_read``, off by default: few pagers report
+it) the gateway later posts a ``wctp-StatusInfo`` to the enterprise host address configured
+at the gateway (WCTP carries no callback URL in the request; ours is
+``{public URL}/api/v1/notifications/wctp?key=<HEALTHGUARD_WCTP_CALLBACK_KEY>``)::
+
+    <wctp-Operation wctpVersion="wctp-dtd-v1r3">
+      <wctp-StatusInfo>
+        <wctp-ResponseHeader responseToMessageID="<our messageID>"
+            responseTimestamp="2025-01-01T12:00:05">
+          <wctp-Originator senderID="healthguard"/>
+          <wctp-MessageControl messageID="<our messageID>"/>
+          <wctp-Recipient recipientID="<pager id>"/>
+        </wctp-ResponseHeader>
+        <wctp-Notification type="delivered"/>
+      </wctp-StatusInfo>
+    </wctp-Operation>
+
+:func:`parse_status_info` reads it: the message is found by ``responseToMessageID``, the
+``messageID`` of ``wctp-MessageControl`` or a ``trackingNumber`` (on the header or the
+notification), whichever names one of ours; ``type`` (any case) ``delivered`` and ``read``
+are receipts, ``queued`` a progress report (nothing changes), ``failed``, ``returned`` and
+``deleted`` a failure (the notification's text, if any, is the reason; a failure after
+delivery is ignored by ``healthguard.notify.receipts``). We answer with a
+``wctp-Confirmation`` (:func:`build_confirmation`): ``200`` accepted, ``301`` not
+well-formed, ``302`` a required element or attribute missing or wrong, ``300`` not a
+``wctp-StatusInfo``, ``402`` wrong key, ``403`` unknown message id.
+
+Every XML document from a gateway is parsed by :func:`parse_xml`: expat through a tree
+builder, DTD entity declarations refused (no entity expansion, no external entities), at
+most 64 KiB.
 """
 
 from __future__ import annotations
@@ -56,6 +88,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, NoReturn
+from xml.parsers import expat
 
 import httpx
 
@@ -66,6 +100,7 @@ from healthguard.notify.channels.base import (
     http_status_retryable,
     http_url_host,
 )
+from healthguard.notify.receipts import Receipt, ReceiptKind
 
 WCTP_VERSION = "wctp-dtd-v1r3"
 WCTP_DOCTYPE = '<!DOCTYPE wctp-Operation SYSTEM "http://dtd.wctp.org/wctp-dtd-v1r3.dtd">'
@@ -162,16 +197,45 @@ def _xml_safe(text: str) -> str:
     return _XML_INVALID.sub("", text)
 
 
+class UnsafeXml(ValueError):
+    """A document that declares entities (or is too large): refused, never expanded."""
+
+
+def _refuse_entities(*_: Any) -> NoReturn:
+    raise UnsafeXml("the document declares XML entities")
+
+
+def parse_xml(data: bytes, limit: int = MAX_ANSWER_BYTES) -> ET.Element:
+    """Parse ``data`` safely: :class:`UnsafeXml` for a document over ``limit`` bytes or one
+    that declares entities (internal or external: no expansion, nothing fetched),
+    ``ET.ParseError`` when it is not well-formed. A DOCTYPE without an internal subset (the
+    WCTP one) is fine."""
+    if len(data) > limit:
+        raise UnsafeXml(f"the document is larger than {limit} bytes")
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.EntityDeclHandler = _refuse_entities
+    parser.UnparsedEntityDeclHandler = _refuse_entities
+    parser.ExternalEntityRefHandler = _refuse_entities
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise ET.ParseError(str(exc)) from None
+    return builder.close()
+
+
 def parse_confirmation(answer: bytes) -> WctpConfirmation:
     """The ``wctp-Confirmation`` in a gateway's answer; :class:`WctpAnswerError` otherwise.
 
     Entity declarations are refused (no entity-expansion attacks from a rogue gateway)."""
-    if len(answer) > MAX_ANSWER_BYTES:
-        raise WctpAnswerError(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
-    if b"<!ENTITY" in answer.upper():
-        raise WctpAnswerError("the answer declares XML entities")
     try:
-        root = ET.fromstring(answer)
+        root = parse_xml(answer)
+    except UnsafeXml as exc:
+        raise WctpAnswerError(str(exc).replace("the document", "the answer")) from None
     except ET.ParseError as exc:
         raise WctpAnswerError(f"the answer is not well-formed XML ({exc})") from None
     if root.tag != "wctp-Operation":
@@ -310,3 +374,153 @@ class WctpChannel:
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text or exc.__class__.__name__
+
+
+# --- delivery receipts: wctp-StatusInfo ------------------------------------------------------
+
+#: WCTP codes of our answers to a gateway's ``wctp-StatusInfo``.
+WCTP_OK = 200
+WCTP_UNSUPPORTED_OPERATION = 300
+WCTP_UNPARSABLE = 301
+WCTP_INVALID = 302
+WCTP_BAD_SECURITY_CODE = 402
+WCTP_UNKNOWN_MESSAGE = 403
+WCTP_UNAVAILABLE = 605
+
+_STATUS_TYPES: dict[str, ReceiptKind] = {
+    "delivered": ReceiptKind.DELIVERED,
+    "read": ReceiptKind.READ,
+    "queued": ReceiptKind.ACCEPTED,
+    "failed": ReceiptKind.FAILED,
+    "returned": ReceiptKind.FAILED,
+    "deleted": ReceiptKind.FAILED,
+}
+_FAILURE_REASONS = {
+    "failed": "the gateway could not deliver the page",
+    "returned": "returned undelivered by the gateway",
+    "deleted": "deleted by the gateway before delivery",
+}
+
+
+class WctpStatusError(ValueError):
+    """A ``wctp-StatusInfo`` we cannot use: ``field`` names the element or attribute,
+    ``code`` is the WCTP error code to answer with."""
+
+    def __init__(self, field: str, message: str, code: int = WCTP_INVALID):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class WctpStatusInfo:
+    """A gateway's asynchronous status report about one page."""
+
+    message_ids: tuple[str, ...]  # candidates, in order: responseToMessageID, messageID...
+    receipt: Receipt
+    recipient_id: str | None = None
+
+
+def _wctp_time(value: str, field_name: str) -> datetime:
+    """WCTP times: ``YYYY-MM-DDTHH:MM:SS`` (UTC), optionally with fractions and ``Z`` or an
+    offset."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise WctpStatusError(
+            field_name, f"{value!r} is not a WCTP time (YYYY-MM-DDTHH:MM:SS, UTC)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_status_info(document: bytes) -> WctpStatusInfo:
+    """The receipt in a gateway's ``wctp-StatusInfo`` (module docstring);
+    :class:`WctpStatusError` naming the element or attribute otherwise."""
+    try:
+        root = parse_xml(document)
+    except UnsafeXml as exc:
+        raise WctpStatusError("body", str(exc), WCTP_UNPARSABLE) from None
+    except ET.ParseError as exc:
+        raise WctpStatusError("body", f"is not well-formed XML ({exc})", WCTP_UNPARSABLE) from None
+    if root.tag != "wctp-Operation":
+        raise WctpStatusError("body", f"is a <{root.tag}>, not a <wctp-Operation>")
+    info = root.find("wctp-StatusInfo")
+    if info is None:
+        inner = next(iter(root), None)
+        what = f"<{inner.tag}>" if inner is not None else "nothing"
+        raise WctpStatusError(
+            "wctp-StatusInfo",
+            f"this address takes wctp-StatusInfo only, the operation holds {what}",
+            WCTP_UNSUPPORTED_OPERATION,
+        )
+    header = info.find("wctp-ResponseHeader")
+    notification = info.find("wctp-Notification")
+    if notification is None:
+        raise WctpStatusError("wctp-Notification", "is missing")
+    raw_type = (notification.get("type") or "").strip()
+    if not raw_type:
+        raise WctpStatusError("wctp-Notification/@type", "is missing")
+    kind = _STATUS_TYPES.get(raw_type.lower())
+    if kind is None:
+        raise WctpStatusError(
+            "wctp-Notification/@type",
+            f"{raw_type!r} is not one of {', '.join(sorted(_STATUS_TYPES))}",
+        )
+    control = header.find("wctp-MessageControl") if header is not None else None
+    recipient = header.find("wctp-Recipient") if header is not None else None
+    candidates = [
+        header.get("responseToMessageID") if header is not None else None,
+        control.get("messageID") if control is not None else None,
+        header.get("trackingNumber") if header is not None else None,
+        notification.get("trackingNumber"),
+        notification.get("messageID"),
+    ]
+    ids = tuple(dict.fromkeys(c.strip() for c in candidates if c and c.strip()))
+    if not ids:
+        raise WctpStatusError(
+            "wctp-ResponseHeader/@responseToMessageID",
+            "is missing (nor is there a messageID or trackingNumber naming the page)",
+        )
+    for value in ids:
+        if len(value) > MAX_ID_CHARS:
+            raise WctpStatusError(
+                "wctp-ResponseHeader/@responseToMessageID",
+                f"a message id is longer than {MAX_ID_CHARS} characters",
+            )
+    at = None
+    if header is not None and (stamp := header.get("responseTimestamp")):
+        at = _wctp_time(stamp, "wctp-ResponseHeader/@responseTimestamp")
+    text = " ".join((notification.text or "").split())
+    if kind is ReceiptKind.FAILED:
+        reason = text or _FAILURE_REASONS[raw_type.lower()]
+        receipt = Receipt(kind, at=at, reason=reason, provider_status=raw_type.lower())
+    else:
+        receipt = Receipt(kind, at=at, provider_status=raw_type.lower())
+    return WctpStatusInfo(
+        message_ids=ids,
+        receipt=receipt,
+        recipient_id=recipient.get("recipientID") if recipient is not None else None,
+    )
+
+
+def build_confirmation(code: int, text: str) -> bytes:
+    """Our ``wctp-Confirmation`` answer: ``wctp-Success`` for 2xx codes, ``wctp-Failure``
+    otherwise; the text is escaped and kept to one line."""
+    operation = ET.Element("wctp-Operation", {"wctpVersion": WCTP_VERSION})
+    confirmation = ET.SubElement(operation, "wctp-Confirmation")
+    clean = " ".join(_xml_safe(text).split())[:500]
+    if 200 <= code < 300:
+        element = ET.SubElement(
+            confirmation, "wctp-Success", {"successCode": str(code), "successText": clean}
+        )
+    else:
+        element = ET.SubElement(
+            confirmation, "wctp-Failure", {"errorCode": str(code), "errorText": clean}
+        )
+    element.text = clean
+    body = ET.tostring(operation, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{WCTP_DOCTYPE}\n{body}\n'.encode()

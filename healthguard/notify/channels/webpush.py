@@ -5,13 +5,22 @@ The payload is encrypted for the subscription (RFC 8291, ``Content-Encoding: aes
 and signed with the hospital's VAPID key; the subscription's push service (Google, Mozilla,
 Apple...) delivers it to the service worker, which shows it. Payload (JSON)::
 
-    {"title": "[P1] NEWS2 8 in Ward 3 bed 12", "body": "...", "priority": "P1",
+    {"title": "P1 Emergency: Ward 3, bed 12", "body": "...", "priority": "P1",
      "incident_id": "...", "notification_id": "...", "tag": "incident-<id>",
-     "requireInteraction": true, "secondary_alarm": true,
-     "actions": [{"action": "ack", "title": "Acknowledge", "url": "https://..."}, ...]}
+     "requireInteraction": true, "renotify": true, "secondary_alarm": true, "open": "/my",
+     "receipt": "<push receipt token>",
+     "actions": [{"action": "ack", "title": "Acknowledge", "url": "https://.../answer?token=..."},
+                 ...]}
 
-``requireInteraction`` is true for P0/P1 (the notification stays until touched); ``tag`` is
-per incident (a newer notification for the same incident replaces the older one). Headers:
+The title carries the priority (``[P1]`` is prefixed unless it already starts with it); the
+body is the message's (patient initials only, it states it is a secondary alarm) without
+the answer-link lines an e-mail shows, since the links are the ``actions``: the service
+worker (``assets/sw.js``) posts an action's single-use token to ``POST /answer`` and shows
+what became of it. ``receipt`` (``healthguard.notify.push_receipts``) lets the service
+worker report that the message reached the device; ``open`` is the page a tap on the body
+opens. ``requireInteraction`` is true for P0/P1 (the notification stays until touched);
+``tag`` is per incident (a newer notification for the same incident replaces the older one)
+and ``renotify`` makes the replacement ring again. Headers:
 ``TTL`` per priority (how long the push service keeps it for an offline device; see
 :data:`DEFAULT_TTL_SECONDS`), ``Urgency`` high for P0/P1, normal for P2, low for P3/P4, and
 ``Topic`` per incident (an undelivered older message for the incident is replaced).
@@ -31,7 +40,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+import logging
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +76,8 @@ DEFAULT_TTL_SECONDS: dict[str, int] = {
 URGENCY: dict[str, str] = {"P0": "high", "P1": "high", "P2": "normal", "P3": "low", "P4": "low"}
 #: Push services accept about 4 KiB of encrypted payload; stay well below it.
 MAX_PAYLOAD_BYTES = 3000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,22 +151,44 @@ def public_key_b64(vapid: Vapid) -> str:
     )
 
 
-def push_payload(message: OutgoingMessage) -> dict[str, Any]:
-    """The JSON object the service worker receives (see the module docstring)."""
+#: The page a tap on the notification's body opens (the phone's "my alarms" view).
+OPEN_PATH = "/my"
+
+
+def _push_title(message: OutgoingMessage) -> str:
+    if message.title.startswith(message.priority):
+        return message.title  # "P1 Emergency: Ward 3, bed 12"
+    return f"[{message.priority}] {message.title}"
+
+
+def _push_body(message: OutgoingMessage) -> str:
+    """The body without the lines that spell out the answer links (they are the actions)."""
+    urls = [url for _, url in message.links.items()]
+    lines = [line for line in message.body.splitlines() if not any(u in line for u in urls)]
+    return "\n".join(lines).strip()
+
+
+def push_payload(message: OutgoingMessage, *, receipt: str | None = None) -> dict[str, Any]:
+    """The JSON object the service worker receives (see the module docstring). ``receipt``:
+    the push receipt token of the notification (``push_receipts.receipt_token``)."""
     payload: dict[str, Any] = {
-        "title": f"[{message.priority}] {message.title}",
-        "body": message.body,
+        "title": _push_title(message),
+        "body": _push_body(message),
         "priority": message.priority,
         "incident_id": str(message.incident_id),
         "notification_id": str(message.notification_id),
         "tag": f"incident-{message.incident_id}",
         "requireInteraction": message.priority in ("P0", "P1"),
+        "renotify": True,
         "secondary_alarm": True,
+        "open": OPEN_PATH,
         "actions": [
             {"action": action, "title": ACTION_LABELS[action], "url": url}
             for action, url in message.links.items()
         ],
     }
+    if receipt is not None:
+        payload["receipt"] = receipt
     encoded = _encode(payload)
     if len(encoded) > MAX_PAYLOAD_BYTES:
         # Keep everything but the body, which falls back to the short text (it carries the
@@ -208,7 +243,13 @@ class WebPushChannel:
 
     name = ChannelKind.PUSH
 
-    def __init__(self, config: WebPushConfig, *, session: requests.Session | None = None):
+    def __init__(
+        self,
+        config: WebPushConfig,
+        *,
+        session: requests.Session | None = None,
+        receipt_token: Callable[[uuid.UUID], str] | None = None,
+    ):
         self._vapid = load_vapid_key(config.vapid_private_key)
         subject = config.vapid_subject.strip()
         if not subject.startswith(("mailto:", "https://")):
@@ -220,6 +261,20 @@ class WebPushChannel:
         self.public_key = public_key_b64(self._vapid)
         self._ttl = {**DEFAULT_TTL_SECONDS, **config.ttl_seconds}
         self._session = session
+        self._receipt_token = receipt_token
+
+    def _receipt(self, notification_id: uuid.UUID) -> str | None:
+        """The receipt token, or None when it cannot be signed (no secret key): the alarm
+        goes out anyway, only its arrival is not reported back."""
+        if self._receipt_token is not None:
+            return self._receipt_token(notification_id)
+        from healthguard.notify.push_receipts import receipt_token
+
+        try:
+            return receipt_token(notification_id)
+        except Exception:  # never hold an alarm back for its receipt
+            log.warning("push receipt token not signed", exc_info=True)
+            return None
 
     def ttl_for(self, priority: Priority) -> int:
         return self._ttl[priority]
@@ -239,7 +294,9 @@ class WebPushChannel:
         try:
             response = webpush(
                 subscription_info=subscription,
-                data=_encode(push_payload(message)).decode("utf-8"),
+                data=_encode(
+                    push_payload(message, receipt=self._receipt(message.notification_id))
+                ).decode("utf-8"),
                 vapid_private_key=self._vapid,
                 vapid_claims={"sub": self.config.vapid_subject.strip()},
                 ttl=self.ttl_for(message.priority),

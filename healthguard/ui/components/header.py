@@ -1,13 +1,15 @@
-"""The header: product name, ward selector and the notification bell."""
+"""The header of every signed-in page: product name, ward selector, my availability, a link to
+my alarms (the live list of my notifications), who is signed in."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from healthguard.settings import get_settings
-from healthguard.ui import styles
+from healthguard.ui import routes, styles
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.dashboard import ALL_WARDS, DashboardState
+from healthguard.ui.states.my_availability import AVAILABILITY_LABELS, MyAvailabilityState
 
 
 def ward_selector() -> rx.Component:
@@ -35,26 +37,6 @@ def ward_selector() -> rx.Component:
     )
 
 
-def notification_bell() -> rx.Component:
-    """Placeholder until personal notifications exist: says so instead of a fake count."""
-    return rx.el.button(
-        rx.icon("bell", size=22),
-        aria_label="Notifications (personal notifications arrive with on-call paging)",
-        title="Personal notifications arrive with on-call paging.",
-        style={
-            "min_width": "44px",
-            "min_height": "44px",
-            "background": "transparent",
-            "border": "1px solid rgba(255,255,255,0.5)",
-            "border_radius": "6px",
-            "color": styles.HEADER_TEXT,
-            "display": "flex",
-            "align_items": "center",
-            "justify_content": "center",
-        },
-    )
-
-
 BUTTON_STYLE = {
     "min_height": "44px",
     "padding": "0 0.75rem",
@@ -64,6 +46,76 @@ BUTTON_STYLE = {
     "color": styles.HEADER_TEXT,
     "cursor": "pointer",
 }
+
+
+def availability_selector() -> rx.Component:
+    """My availability (staff only): the choice, its automatic reset time, and why a change
+    failed. Re-read every minute so an automatic reset shows without a reload."""
+    return rx.el.div(
+        rx.cond(
+            MyAvailabilityState.can_set,
+            rx.el.label(
+                rx.el.span("My availability", style={"font_size": "0.8rem", "opacity": 0.9}),
+                rx.el.div(
+                    rx.el.select(
+                        *[
+                            rx.el.option(label, value=value)
+                            for value, label in AVAILABILITY_LABELS.items()
+                        ],
+                        value=MyAvailabilityState.status,
+                        on_change=MyAvailabilityState.choose,
+                        disabled=MyAvailabilityState.saving,
+                        id="availability-selector",
+                        data_testid="availability-selector",
+                        style={
+                            "min_height": "44px",
+                            "padding": "0 0.5rem",
+                            "border_radius": "6px",
+                            "color": "#111827",
+                            "background": "#ffffff",
+                        },
+                    ),
+                    rx.el.span(
+                        MyAvailabilityState.until_text,
+                        data_testid="availability-until",
+                        style={"font_size": "0.85rem"},
+                    ),
+                    style={"display": "flex", "gap": "0.4rem", "align_items": "center"},
+                ),
+                style={"display": "flex", "flex_direction": "column"},
+            ),
+        ),
+        rx.cond(
+            MyAvailabilityState.error != "",
+            rx.el.span(
+                MyAvailabilityState.error,
+                role="alert",
+                data_testid="availability-error",
+                style={
+                    "background": "#fde8e8",
+                    "color": "#7f1d1d",
+                    "padding": "0.2rem 0.5rem",
+                    "border_radius": "4px",
+                    "font_size": "0.85rem",
+                    "max_width": "22rem",
+                },
+            ),
+        ),
+        rx.moment(
+            format="HH:mm",
+            interval=60_000,
+            on_change=MyAvailabilityState.load,
+            style={"display": "none"},
+        ),
+        on_mount=MyAvailabilityState.load,
+        style={
+            "display": "flex",
+            "gap": "0.5rem",
+            "align_items": "center",
+            "flex_wrap": "wrap",
+            "color": styles.HEADER_TEXT,
+        },
+    )
 
 
 def signed_in_as() -> rx.Component:
@@ -89,6 +141,28 @@ def signed_in_as() -> rx.Component:
     )
 
 
+def my_alarms_link() -> rx.Component:
+    """The way to my notifications from every page: "My alarms" (live, with ACK / ESCALATE /
+    DECLINE). (A bell with a live unread count is not built yet.)"""
+    return rx.el.a(
+        rx.icon("bell", size=20),
+        rx.el.span("My alarms"),
+        href=routes.MY_ALARMS,
+        aria_label="My alarms: my notifications and assigned incidents",
+        style={
+            "min_height": "44px",
+            "padding": "0 0.75rem",
+            "border": "1px solid rgba(255,255,255,0.5)",
+            "border_radius": "6px",
+            "color": styles.HEADER_TEXT,
+            "display": "flex",
+            "gap": "0.4rem",
+            "align_items": "center",
+            "text_decoration": "none",
+        },
+    )
+
+
 def header(with_ward_selector: bool = True) -> rx.Component:
     return rx.el.header(
         rx.el.div(
@@ -101,7 +175,8 @@ def header(with_ward_selector: bool = True) -> rx.Component:
         ),
         rx.el.div(
             ward_selector() if with_ward_selector else rx.fragment(),
-            notification_bell(),
+            availability_selector(),
+            my_alarms_link(),
             signed_in_as(),
             style={
                 "display": "flex",

@@ -2,11 +2,18 @@
 
 The signed-in person's open incidents, P0 first, each with ACK, ESCALATE and DECLINE buttons
 big enough for one thumb (at least 48 px high, full width). Live: the list follows the
-person's own feed."""
+person's own feed.
+
+"Turn on alerts on this phone": the ``<hg-push-control>`` custom element of
+``assets/push.js`` (it registers the service worker ``assets/sw.js`` and the Web Push
+subscription; browser APIs that need the tap itself, so it is plain JavaScript rather than
+an event handler). It gets a short-lived API token from the state, renewed on each tap."""
 
 from __future__ import annotations
 
 import reflex as rx
+from reflex_base.constants.compiler import MemoizationDisposition, MemoizationMode
+from reflex_components_core.el.element import Element
 
 from healthguard.ui import styles
 from healthguard.ui.components.header import header
@@ -25,6 +32,31 @@ BUTTON = {
     "cursor": "pointer",
     "color": "#ffffff",
 }
+
+
+class PushControl(Element):
+    """``<hg-push-control>``, defined by ``assets/push.js``: the "Turn on alerts on this
+    phone" button and its state in words (on / off / blocked by the browser / not
+    supported), in its own shadow DOM."""
+
+    tag = "hg-push-control"
+    token: rx.Var[str]
+    # Never memoized on its own: the memo's generated name would contain the tag's hyphens.
+    _memoization_mode = MemoizationMode(disposition=MemoizationDisposition.NEVER)
+
+
+def push_control() -> rx.Component:
+    return rx.fragment(
+        rx.el.script(src="/push.js", async_=True),
+        rx.cond(
+            ~MyAlarmsState.no_staff,
+            PushControl.create(
+                token=MyAlarmsState.push_token,
+                on_click=MyAlarmsState.renew_push_token,
+                data_testid="push-control",
+            ),
+        ),
+    )
 
 
 def _answer_button(
@@ -108,6 +140,7 @@ def my_alarms() -> rx.Component:
                 MyAlarmsState.no_staff,
                 rx.el.p("Your account is not linked to a staff member.", role="alert"),
             ),
+            push_control(),
             rx.cond(
                 MyAlarmsState.message != "",
                 rx.el.p(

@@ -16,7 +16,9 @@ import reflex as rx
 from healthguard.db import session_scope
 from healthguard.incidents.service import list_open_incidents
 from healthguard.realtime.events import staff_feed_token
-from healthguard.security.permissions import Permission, allows
+from healthguard.security.permissions import Permission, Principal, allows
+from healthguard.security.tokens import issue_access_token
+from healthguard.settings import get_settings
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.feed import IncidentCardData, incident_card
 
@@ -43,7 +45,9 @@ class MyAlarmsFeed(rx.SharedState):
     loaded_at: str = ""
     load_error: str = ""
 
-    async def reload(self, staff_id: uuid.UUID) -> None:
+    async def _reload(self, staff_id: uuid.UUID) -> None:
+        """Reload from Postgres (private: a public method would be an event handler any
+        browser could call with somebody else's staff id)."""
         try:
             incidents = await asyncio.to_thread(load_my_alarms, staff_id)
         except Exception:  # keep showing the last known list
@@ -64,17 +68,37 @@ class MyAlarmsFeed(rx.SharedState):
             return None
         staff_id = uuid.UUID(principal.staff_id)
         feed = await self._link_to(staff_feed_token(staff_id))
-        await feed.reload(staff_id)
+        await feed._reload(staff_id)
 
     @rx.var
     def open_count(self) -> int:
         return len(self.incidents)
 
 
+def push_api_token(principal: Principal) -> str:
+    """A short-lived API access token of the signed-in person for the page's "Turn on alerts
+    on this phone" control (assets/push.js), which calls the push-subscription routes; the
+    routes check the permissions. Empty for a person without a staff record."""
+    if principal.kind != "user" or principal.staff_id is None:
+        return ""
+    settings = get_settings()
+    return issue_access_token(
+        user_id=principal.id,
+        role=principal.role or "",
+        key=settings.secret("secret_key"),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.access_token_ttl_seconds,
+        now=datetime.now(UTC),
+    )
+
+
 class MyAlarmsState(rx.State):
     message: str = ""
     error: str = ""
     no_staff: bool = False
+    #: For assets/push.js only (see push_api_token); renewed on each tap of the control.
+    push_token: str = ""
 
     @rx.event
     async def on_load(self):
@@ -84,7 +108,19 @@ class MyAlarmsState(rx.State):
             return rx.redirect("/login")
         self.no_staff = principal.staff_id is None
         self.message = ""
+        self.push_token = push_api_token(principal)
         return MyAlarmsFeed.follow()
+
+    @rx.event
+    async def renew_push_token(self):
+        """A fresh token for the push control (a tap on it), so a page open all shift works."""
+        auth = await self.get_state(AuthState)
+        principal = await auth.current_principal()
+        if principal is None:
+            self.push_token = ""
+            return rx.redirect("/login")
+        self.push_token = push_api_token(principal)
+        return None
 
     @rx.event
     async def answer(self, incident_id: str, action: str):
