@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import defaultdict
 
 import redis.asyncio as aioredis
 import reflex as rx
@@ -39,12 +40,23 @@ log = logging.getLogger(__name__)
 RESYNC_CLAIM_KEY = "healthguard:resync-claim"
 
 
+# One reload of a feed at a time in this process: a shared state's reload also updates every
+# linked browser's state under Reflex's Redis locks, and concurrent reloads of one feed (the
+# coalesced vital-sign and incident reloads run as tasks) made those locks expire.
+_FEED_LOCKS: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
 async def refresh_feed(token: str) -> None:
     """Reload one shared feed from Postgres; Reflex pushes the delta to linked browsers."""
+    async with _FEED_LOCKS[token]:
+        await _refresh_feed(token)
+
+
+async def _refresh_feed(token: str) -> None:
     with FEED_RELOAD_SECONDS.time():
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=WardFeed)) as state:
             feed = await state.get_state(WardFeed)
-            await feed.reload(ward_code_of_token(token))
+            await feed._reload(ward_code_of_token(token))
     FEED_RELOADS.inc()
 
 
@@ -60,12 +72,45 @@ def vitals_reloads() -> CoalescedReloads:
     return _vitals_reloads
 
 
+_incident_reloads: CoalescedReloads | None = None
+_staff_reloads: CoalescedReloads | None = None
+
+
+def incident_reloads() -> CoalescedReloads:
+    """Incident queue reloads: the first change after a quiet spell reloads at once, a burst
+    (an integration storm, hundreds of changes a second) at most once per interval per feed."""
+    global _incident_reloads
+    if _incident_reloads is None:
+        interval = get_settings().realtime_incident_reload_seconds
+        _incident_reloads = CoalescedReloads(refresh_feed, min_interval=interval)
+    return _incident_reloads
+
+
+def staff_reloads() -> CoalescedReloads:
+    """Per-person reloads ("my alarms"), coalesced like the incident queues
+    (token: the staff id)."""
+    global _staff_reloads
+    if _staff_reloads is None:
+        interval = get_settings().realtime_incident_reload_seconds
+        _staff_reloads = CoalescedReloads(_refresh_staff_of_token, min_interval=interval)
+    return _staff_reloads
+
+
+async def _refresh_staff_of_token(token: str) -> None:
+    await refresh_staff_feed(uuid.UUID(token))
+
+
 async def refresh_staff_feed(staff_id: uuid.UUID) -> None:
     """Reload one person's "my alarms" feed (the phone view)."""
-    token = rx.BaseStateToken(ident=staff_feed_token(staff_id), cls=MyAlarmsFeed)
-    async with app.modify_state(token) as state:
+    ident = staff_feed_token(staff_id)
+    async with _FEED_LOCKS[ident]:
+        await _refresh_staff_feed(staff_id, ident)
+
+
+async def _refresh_staff_feed(staff_id: uuid.UUID, ident: str) -> None:
+    async with app.modify_state(rx.BaseStateToken(ident=ident, cls=MyAlarmsFeed)) as state:
         feed = await state.get_state(MyAlarmsFeed)
-        await feed.reload(staff_id)
+        await feed._reload(staff_id)
 
 
 def staff_concerned(incident_id: str) -> list[uuid.UUID]:
@@ -90,13 +135,13 @@ async def on_change(event: ChangeEvent) -> None:
     if event.kind.startswith(NOTIFICATION_EVENT_PREFIX):  # entity_id: the person notified
         staff_id = staff_of_token(staff_feed_token(event.entity_id))
         if staff_id is not None:
-            await refresh_staff_feed(staff_id)
+            staff_reloads().request(str(staff_id))
         return
     for token in feed_tokens_for(event):
-        await refresh_feed(token)
+        incident_reloads().request(token)
     if event.kind.startswith("incident."):
         for staff_id in await asyncio.to_thread(staff_concerned, event.entity_id):
-            await refresh_staff_feed(staff_id)
+            staff_reloads().request(str(staff_id))
 
 
 async def on_connected() -> None:

@@ -1,7 +1,9 @@
-"""Coalesced feed reloads for frequent, low-stakes changes (new vital signs on a bed board).
+"""Coalesced feed reloads: new vital signs on a bed board (every 2 s at most) and incident
+changes (every 0.25 s at most during a burst; the first change after a quiet spell at once).
 
-Incident changes reload their feeds at once. Vital signs change many times a second under
-load; reloading a ward's feed for each would swamp the web worker, so `CoalescedReloads`
+Vital signs change many times a second under load, and an integration storm changes
+hundreds of incidents a second; reloading a feed for each would swamp the web worker (the
+listener handles events one after another), so `CoalescedReloads`
 reloads a feed at most once per `min_interval` seconds: the first change after a quiet
 period reloads at once, the changes during the interval are folded into one reload at its
 end. Nothing is lost: the last reload always happens after the last change.

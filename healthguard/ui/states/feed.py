@@ -146,7 +146,7 @@ class WardFeed(rx.SharedState):
     loaded_at: str = ""
     load_error: str = ""
 
-    async def reload(self, ward_code: str | None) -> None:
+    async def _reload(self, ward_code: str | None) -> None:
         """Reload from Postgres; keep the last rows and say so when the database fails."""
         try:
             incidents, beds = await asyncio.to_thread(load_feed_rows, ward_code)
@@ -172,7 +172,7 @@ class WardFeed(rx.SharedState):
             return None
         feed = await self._link_to(ward_feed_token(ward_code or None))
         # Always reload: a screen that opens never shows rows older than the database.
-        await feed.reload(ward_code or None)
+        await feed._reload(ward_code or None)
 
     @rx.var
     def incident_count(self) -> int:
