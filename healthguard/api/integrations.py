@@ -31,6 +31,7 @@ import asyncio
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ from sqlmodel import Session, col, select
 from starlette.routing import compile_path
 
 from healthguard.api.errors import error_body
+from healthguard.api.group_commit import GroupCommit
 from healthguard.api.security import PUBLIC, current_principal, request_origin, secured
 from healthguard.api.vitals import BodyTooLarge, inline_schema, read_limited_body
 from healthguard.db import session_scope
@@ -61,6 +63,7 @@ router = APIRouter(tags=["integrations"])
 
 V1 = "/api/v1"
 MAX_EVENT_BYTES = 512 * 1024  # PagerDuty's limit for one event
+EVENTS_PER_COMMIT = 64  # at most, per transaction (group commit)
 MAX_NOTIFICATION_BYTES = 4 * 1024 * 1024  # an Alertmanager group can hold many alerts
 ENQUEUE_PATHS = ("/api/v2/enqueue", "/v2/enqueue", f"{V1}/integrations/events")
 UNKNOWN_KEY_MESSAGE = "No such integration."
@@ -207,25 +210,106 @@ UNKNOWN_ROUTING_KEY = {
 }
 
 
-def _enqueue(
-    body: Any, routing_key: str, request: Request, origin: Origin, now: datetime
-) -> tuple[JSONResponse, list[svc.Outcome]]:
-    with session_scope() as session:
-        integration = svc.find_by_key(session, routing_key, now=now, kinds=("pagerduty",))
+@dataclass
+class _EventRequest:
+    """One POST of the Events API, waiting for the group commit."""
+
+    body: Any
+    routing_key: str
+    request: Request
+    origin: Origin
+    now: datetime
+    counted: bool = False  # already counted by the rate limiter (a batch retried alone)
+
+
+_Answer = tuple[JSONResponse, list[svc.Outcome]]
+
+
+def _enqueue_all(session: Session, items: list[_EventRequest]) -> list[_Answer]:
+    """Every request of a batch in `session`: keys first (one look-up per key, before any
+    incident is locked), then the rate limit (one Redis round trip per integration), then
+    the events (``svc.accept_events``, in one order of keys)."""
+    answers: list[_Answer | None] = [None] * len(items)
+    integrations: dict[str, Integration | None] = {}
+    for item in items:
+        if item.routing_key not in integrations:
+            integrations[item.routing_key] = svc.find_by_key(
+                session, item.routing_key, now=item.now, kinds=("pagerduty",)
+            )
+    by_integration: dict[uuid.UUID, list[int]] = {}
+    for n, item in enumerate(items):
+        integration = integrations[item.routing_key]
         if integration is None:
-            _refuse_key(session, request, origin, now)
-            return JSONResponse(UNKNOWN_ROUTING_KEY, status_code=404), []
-        retry = svc.rate_limited(redis_connection(), integration, now=now)
-        if retry is not None:
-            return _throttled(retry, THROTTLE_BODY), []
+            _refuse_key(session, item.request, item.origin, item.now)
+            answers[n] = (JSONResponse(UNKNOWN_ROUTING_KEY, status_code=404), [])
+        elif not item.counted:
+            by_integration.setdefault(integration.id, []).append(n)
+    client = redis_connection() if by_integration else None
+    for positions in by_integration.values():
+        integration = integrations[items[positions[0]].routing_key]
+        assert integration is not None
+        now = max(items[n].now for n in positions)
+        retries = svc.rate_limited_many(client, integration, len(positions), now=now)
+        for n, retry in zip(positions, retries, strict=True):
+            items[n].counted = True
+            if retry is not None:
+                answers[n] = (_throttled(retry, THROTTLE_BODY), [])
+    accepted: list[tuple[int, Integration, Any]] = []
+    for n, item in enumerate(items):
+        integration = integrations[item.routing_key]
+        if answers[n] is not None or integration is None:
+            continue
         try:
             event = pagerduty.parse_enqueue(
-                body, severity_map=integration.severity_map, allow_p0=integration.allow_p0
+                item.body, severity_map=integration.severity_map, allow_p0=integration.allow_p0
             )
         except InvalidEvent as exc:
-            return _pd_invalid(exc), []
-        outcome = svc.accept_event(session, integration, event, now=now)
-    return JSONResponse(pagerduty.success_body(event.dedup_key), status_code=202), [outcome]
+            answers[n] = (_pd_invalid(exc), [])
+            continue
+        accepted.append((n, integration, event))
+    outcomes = svc.accept_events(
+        session, [(integration, event, items[n].now) for n, integration, event in accepted]
+    )
+    for (n, _, event), outcome in zip(accepted, outcomes, strict=True):
+        answers[n] = (JSONResponse(pagerduty.success_body(event.dedup_key), status_code=202),
+                      [outcome])  # fmt: skip
+    done = [answer for answer in answers if answer is not None]
+    assert len(done) == len(items), "every request of a batch is answered"
+    return done
+
+
+def _enqueue_batch(items: list[_EventRequest]) -> list[_Answer | BaseException]:
+    """One transaction for the whole batch; if it fails (a deadlock, a bad event that slipped
+    through validation, a lost connection), each request again in a transaction of its own,
+    so one event never fails the others."""
+    try:
+        with session_scope() as session:
+            return list(_enqueue_all(session, items))
+    except Exception as exc:
+        if len(items) == 1:
+            return [exc]
+        log.warning("events: a batch of %d failed (%s); each retried alone", len(items), exc)
+    answers: list[_Answer | BaseException] = []
+    for item in items:
+        try:
+            with session_scope() as session:
+                answers.extend(_enqueue_all(session, [item]))
+        except Exception as exc:
+            log.exception("events: an event of integration key %s... failed",
+                          item.routing_key[:8])  # fmt: skip
+            answers.append(exc)
+    return answers
+
+
+_event_commits: GroupCommit[_EventRequest, _Answer] | None = None
+
+
+def event_commits() -> GroupCommit[_EventRequest, _Answer]:
+    """This process's group commit of Events API requests."""
+    global _event_commits
+    if _event_commits is None:
+        _event_commits = GroupCommit(_enqueue_batch, max_batch=EVENTS_PER_COMMIT)
+    return _event_commits
 
 
 async def enqueue(request: Request) -> JSONResponse:
@@ -245,10 +329,8 @@ async def enqueue(request: Request) -> JSONResponse:
         routing_key = pagerduty.routing_key_of(body)
     except InvalidEvent as exc:
         return _pd_invalid(exc)
-    now = datetime.now(UTC)
-    response, outcomes = await asyncio.to_thread(
-        _enqueue, body, routing_key, request, request_origin(request), now
-    )
+    item = _EventRequest(body, routing_key, request, request_origin(request), datetime.now(UTC))
+    response, outcomes = await event_commits().submit(item)
     if any(o.change_kind for o in outcomes):
         await asyncio.to_thread(svc.publish_outcomes, outcomes)
     return response

@@ -245,19 +245,28 @@ def rate_limited(client: Any, integration: Integration, *, now: datetime) -> int
     ``rate_limit_per_minute``: the seconds until the window ends (the Retry-After); else
     ``None``. Redis unreachable: ``None`` (an alarm is never refused because the limiter is
     down; logged)."""
+    return rate_limited_many(client, integration, 1, now=now)[0]
+
+
+def rate_limited_many(
+    client: Any, integration: Integration, count: int, *, now: datetime
+) -> list[int | None]:
+    """``rate_limited`` for `count` requests at once (one Redis round trip), in their order:
+    the ones within the limit get ``None``, the rest the Retry-After."""
     window = int(now.timestamp()) // 60
     key = f"healthguard:integrations:rate:{integration.id}:{window}"
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.incr(key)
+        pipe.incrby(key, count)
         pipe.expire(key, 120)
-        count = int(pipe.execute()[0])
+        total = int(pipe.execute()[0])
     except Exception as exc:  # redis.RedisError, OSError: fail open
         log.warning("rate limit of integration %s not checked: %s", integration.name, exc)
-        return None
-    if count <= integration.rate_limit_per_minute:
-        return None
-    return max(1, (window + 1) * 60 - int(now.timestamp()))
+        return [None] * count
+    retry = max(1, (window + 1) * 60 - int(now.timestamp()))
+    first = total - count  # requests counted in this window before these
+    limit = integration.rate_limit_per_minute
+    return [None if first + n + 1 <= limit else retry for n in range(count)]
 
 
 # --- one event -----------------------------------------------------------------------------
@@ -426,6 +435,25 @@ def accept_event(
             return _repeated(event, incident, event_id)
     _lock_key(session, key)
     return _accept_locked(session, integration, event, key, now=now)
+
+
+def accept_events(
+    session: Session, events: Sequence[tuple[Integration, InboundEvent, datetime]]
+) -> list[Outcome]:
+    """``accept_event`` for several events in one transaction (group commit), answered in
+    their order. They are applied in the order of their incident's dedup key (the order of
+    arrival kept within a key): every transaction then takes the keys' locks and the
+    incidents' rows in the same order, so two concurrent batches never deadlock on them.
+    Events of different keys were concurrent requests, with no order between them."""
+    keyed = sorted(
+        range(len(events)),
+        key=lambda n: incident_dedup_key(events[n][0].id, events[n][1].dedup_key),
+    )
+    outcomes: dict[int, Outcome] = {}
+    for n in keyed:
+        integration, event, now = events[n]
+        outcomes[n] = accept_event(session, integration, event, now=now)
+    return [outcomes[n] for n in range(len(events))]
 
 
 def _repeated(event: InboundEvent, incident: _OpenIncident, event_id: int) -> Outcome:

@@ -799,3 +799,39 @@ def test_long_silence_reminder_once_before_it_ends(api: Api) -> None:
     reminders = [r for r in audit_rows_after(mark) if r.action == "silence.reminder"]
     assert [r.record_id for r in reminders] == [made["id"]]
     assert reminders[0].details["message"] == f"silence {made['id']} ends in 14 min"
+
+
+def test_concurrent_events_share_transactions_and_each_gets_its_own_answer(api: Api) -> None:
+    """Group commit: 60 requests at once through the app (one event loop, as in a web
+    worker). Good events, an unknown key and an invalid event arrive together; each gets its
+    own answer, every accepted event is recorded, one incident per key, in fewer commits."""
+    import asyncio
+
+    from healthguard.api.integrations import event_commits
+
+    pd = api.create("pagerduty")
+    bodies: list[dict[str, Any]] = [trigger(pd["key"], f"gc-{n % 6}") for n in range(56)]
+    bodies.insert(10, trigger("not-a-key-of-ours", "gc-x"))
+    bodies.insert(20, {**trigger(pd["key"], "gc-bad"), "payload": {"summary": "x"}})
+    bodies.insert(30, action(pd["key"], "resolve", "gc-never-opened"))
+    bodies.insert(40, action(pd["key"], "acknowledge", "gc-1"))
+    before = event_commits().batches
+
+    async def send_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=api.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hg") as client:
+            return await asyncio.gather(*(client.post("/v2/enqueue", json=b) for b in bodies))
+
+    responses = asyncio.run(send_all())
+    statuses = [r.status_code for r in responses]
+    assert statuses[10] == 404 and responses[10].json()["message"] == "Unknown routing key"
+    assert statuses[20] == 400 and "payload.source" in responses[20].text
+    assert statuses.count(202) == len(bodies) - 2
+    for body, response in zip(bodies, responses, strict=True):
+        if response.status_code == 202:
+            assert response.json()["dedup_key"] == body["dedup_key"]  # its own answer
+    assert len(events_of(pd["id"])) == len(bodies) - 2  # every accepted event recorded
+    for n in range(6):
+        assert len(incidents_of(pd["id"], f"gc-{n}")) == 1
+    assert event_commits().batches - before < len(bodies) - 2  # they shared commits
+    assert event_commits().largest > 1

@@ -59,20 +59,20 @@ class FakeRedis:
         self.fail = fail
 
     def pipeline(self, transaction: bool = False) -> FakeRedis:
-        self.ops: list[tuple[str, str]] = []
+        self.ops: list[tuple[str, str, int]] = []
         return self
 
-    def incr(self, key: str) -> None:
-        self.ops.append(("incr", key))
+    def incrby(self, key: str, amount: int) -> None:
+        self.ops.append(("incrby", key, amount))
 
     def expire(self, key: str, seconds: int) -> None:
-        self.ops.append(("expire", key))
+        self.ops.append(("expire", key, seconds))
 
     def execute(self) -> list[int]:
         if self.fail:
             raise ConnectionError("redis is down")
-        key = self.ops[0][1]
-        self.counts[key] = self.counts.get(key, 0) + 1
+        _, key, amount = self.ops[0]
+        self.counts[key] = self.counts.get(key, 0) + amount
         return [self.counts[key], 1]
 
 
@@ -88,6 +88,19 @@ def test_rate_limit_is_a_fixed_window_per_minute() -> None:
     assert svc.rate_limited(client, integration, now=at) == 15  # seconds to 13:11:00
     # The next minute is a new window.
     assert svc.rate_limited(client, integration, now=at.replace(minute=11, second=0)) is None
+
+
+def test_rate_limit_of_a_batch_lets_through_only_the_requests_within_the_limit() -> None:
+    integration = Integration(
+        id=INTEGRATION, name="x", kind="pagerduty", api_key_id=uuid.uuid4(),
+        rate_limit_per_minute=5, created_by="t",
+    )  # fmt: skip
+    client = FakeRedis()
+    at = datetime(2025, 1, 6, 13, 10, 45, tzinfo=UTC)
+    assert svc.rate_limited_many(client, integration, 3, now=at) == [None, None, None]
+    # Two more fit in this minute; the rest of the batch waits for the next one.
+    assert svc.rate_limited_many(client, integration, 4, now=at) == [None, None, 15, 15]
+    assert svc.rate_limited_many(FakeRedis(fail=True), integration, 2, now=at) == [None, None]
 
 
 def test_rate_limit_lets_events_through_when_redis_is_down() -> None:
