@@ -72,10 +72,17 @@ URGENT = "healthguard:triage:urgent"
 PROCESSING = "healthguard:triage:processing"
 PENDING = "healthguard:triage:pending"
 URGENT_PENDING = "healthguard:triage:urgent-pending"
-# Patients per batch: one transaction each. Small enough that the urgent lane, looked at
-# between batches, never waits long behind a batch at steady state (a warm patient costs
-# ~3 ms, a cold one ~90 ms: workers/kept_history.py).
+# Patients per batch: one transaction each. The urgent lane is looked at between batches, so
+# an arrest waits behind at most one: ~0.3 s on a quiet machine, 2-3 s at steady state on
+# two saturated cores (docs/ARCHITECTURE.md, known limits). Batches sized by time (a few
+# patients each) were tried: the fixed cost of each cold load then made catching up after a
+# restart take many minutes.
 BATCH = 100
+# A drain job stops taking batches after this long (the next job carries on): under
+# sustained load the dirty set never empties, and a job that reached its RQ timeout (300 s)
+# was killed in the middle of a batch (seen in bench/clinical_pipeline.py; its patients then
+# waited for the sweep).
+DRAIN_SECONDS = 60.0
 LOOKBACK = timedelta(minutes=30)  # at most; the enabled rules' longest window (lookback_for)
 NEWS2_HISTORY = timedelta(hours=6)
 SILENT_HORIZON = timedelta(hours=24)  # a monitor silent for longer is taken as removed
@@ -149,8 +156,11 @@ def drain_urgent_patients(max_batches: int = 1000) -> int:
 def _drain(queue_set: str, pending: str, ensure_job: Any, max_batches: int) -> int:
     client = redis_connection()
     scored = 0
+    stop_at = time.monotonic() + DRAIN_SECONDS
     try:
         for _ in range(max_batches):
+            if time.monotonic() > stop_at:
+                break  # well inside the job's timeout; the finally below queues the next job
             if queue_set != URGENT:
                 # The urgent lane first, between batches: an arrest never waits behind more
                 # than one batch, even while this job drains a long backlog.

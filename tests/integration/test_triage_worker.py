@@ -402,3 +402,21 @@ def test_an_unchanged_news2_is_stored_once_a_minute_and_every_change_at_once(
     # 90 s ago (first), 20 s ago (changed to 2); 80/70 s unchanged and within the minute;
     # 10 s ago unchanged.
     assert stored == [(times[0], 0), (times[3], 2)]
+
+
+def test_a_drain_job_that_ran_its_time_hands_over_to_a_new_job(
+    client: redis.Redis, patient: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under sustained load the dirty set never empties: a drain job stops taking batches
+    after DRAIN_SECONDS (well inside its RQ timeout, which would kill it mid-batch) and
+    queues the next job, so no dirty patient is left without one."""
+    client.sadd(triage.DIRTY, str(patient))
+    monkeypatch.setattr(triage, "DRAIN_SECONDS", -1.0)  # its time is already up
+    assert triage.drain_dirty_patients() == 0
+    assert client.sismember(triage.DIRTY, str(patient))  # still waiting, not lost
+    assert client.zcard(triage.PROCESSING) == 0  # nothing taken and left behind
+    queued = Queue(triage.TRIAGE_QUEUE, connection=client).jobs
+    assert [job.func_name for job in queued] == ["workers.triage.drain_dirty_patients"]
+    monkeypatch.setattr(triage, "DRAIN_SECONDS", 60.0)
+    assert triage.drain_dirty_patients() == 1  # the next job scores it
+    assert not client.sismember(triage.DIRTY, str(patient))
