@@ -13,8 +13,6 @@ Apprise's ``json://``, all on 127.0.0.1:
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import logging
 import queue
@@ -30,10 +28,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 from authsupport import audit_rows_after, last_audit_id
+from mailsupport import Mailbox, smtp_server
 from rq import Queue, SimpleWorker
 from rq.job import JobStatus
 from sqlmodel import col, select
@@ -59,25 +55,6 @@ WAIT = 20.0
 
 
 # --- local servers ------------------------------------------------------------------------
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        parsed = email.message_from_bytes(
-            envelope.original_content or b"", policy=email.policy.default
-        )
-        assert isinstance(parsed, EmailMessage)
-        with self.lock:
-            self.messages.append(parsed)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for m in self.messages if m["To"] == address]
 
 
 class JsonReceiver:
@@ -120,14 +97,8 @@ class JsonReceiver:
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname=LOOPBACK, port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
