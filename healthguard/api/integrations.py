@@ -169,7 +169,7 @@ class PagerDutyEvent(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "routing_key": "hgk_...",
+                    "routing_key": "0123456789abcdef0123456789abcdef",
                     "event_action": "trigger",
                     "dedup_key": "gw-icu-2/down",
                     "payload": {

@@ -918,6 +918,7 @@ def create_integration(
         created_by=created_by,
         now=now,
         origin=origin,
+        pagerduty_shaped=kind == "pagerduty",
     )
     integration = Integration(
         name=name,

@@ -7,6 +7,7 @@ Messages to the person signing in are generic: they never say whether a username
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,9 @@ LOCKED_MESSAGE = (
     "administrator to unlock it."
 )
 API_KEY_PREFIX = "hgk_"
+#: PagerDuty's integration keys are 32 hexadecimal characters, and some stock clients and
+#: tools check that; keys of PagerDuty-compatible integrations have that shape (128 bits).
+PAGERDUTY_KEY_HEX_BYTES = 16
 
 
 class AuthError(Exception):
@@ -497,8 +501,12 @@ def create_api_key(
     created_by: str,
     now: datetime,
     origin: Origin,
+    pagerduty_shaped: bool = False,
 ) -> tuple[ApiKey, str]:
-    """A new integration key; the plaintext is returned once and never stored."""
+    """A new integration key; the plaintext is returned once and never stored.
+
+    ``pagerduty_shaped``: 32 hexadecimal characters like PagerDuty's own keys (128 bits)
+    instead of ``hgk_`` and 43 characters (256 bits), for clients that check the shape."""
     name = (name or "").strip()
     if not name:
         raise AccountError("name", "must not be empty")
@@ -506,7 +514,10 @@ def create_api_key(
         scopes = validate_scopes(scopes)
     except ValueError as exc:
         raise AccountError("scopes", str(exc)) from exc
-    plaintext = new_secret(API_KEY_PREFIX)
+    if pagerduty_shaped:
+        plaintext = secrets.token_hex(PAGERDUTY_KEY_HEX_BYTES)
+    else:
+        plaintext = new_secret(API_KEY_PREFIX)
     key = ApiKey(
         name=name[:100],
         prefix=plaintext[: len(API_KEY_PREFIX) + 6],

@@ -301,3 +301,31 @@ def test_alertmanager_as_a_stock_pagerduty_client(api_url: str, tmp_path: Path) 
         assert wait_until(resolved, WAIT_SECONDS, interval=0.1), (
             f"not resolved:\n{_tail(tmp_path / 'alertmanager.log')}"
         )
+
+
+def test_pdpyras_events_client_triggers_acknowledges_and_resolves(api_url: str) -> None:
+    """``pdpyras.EventsAPISession``, a stock Python PagerDuty Events API v2 client, with only
+    its base URL changed: trigger, acknowledge and resolve reach one incident; the key has
+    PagerDuty's shape (32 hexadecimal characters)."""
+    import pdpyras
+
+    _, key = _integration("pagerduty")
+    assert len(key) == 32 and int(key, 16) >= 0
+    session = pdpyras.EventsAPISession(key)
+    session.url = api_url
+    summary = f"Monitor gateway ICU-{uuid.uuid4().hex[:6]} is not sending"
+    dedup_key = session.trigger(summary, "gw-icu", severity="critical", custom_details={"n": 1})
+    assert dedup_key
+
+    def status() -> str | None:
+        with session_scope() as db:
+            row = db.exec(
+                select(Incident).where(col(Incident.dedup_key).endswith(f":{dedup_key}"))
+            ).first()
+            return None if row is None else row.status
+
+    assert status() == "triggered"
+    assert session.acknowledge(dedup_key) == dedup_key
+    assert status() == "acknowledged"
+    assert session.resolve(dedup_key) == dedup_key
+    assert status() == "resolved"

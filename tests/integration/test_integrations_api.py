@@ -7,6 +7,7 @@ the administration of integrations."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -122,7 +123,8 @@ def integration_row(integration_id: str) -> Integration:
 def test_create_shows_the_key_once_and_audits(api: Api) -> None:
     mark = last_audit_id()
     created = api.create("pagerduty", severity_map={"critical": "P2"}, default_ward_code="icu")
-    assert created["key"].startswith("hgk_")
+    # PagerDuty-shaped (32 hexadecimal characters), for stock clients that check the shape
+    assert re.fullmatch(r"[0-9a-f]{32}", created["key"]), created["key"]
     assert created["severity_map"] == {"critical": "P2"}
     assert created["default_ward_code"] == "ICU"
     assert created["endpoints"]["events"].startswith("/v2/enqueue")
@@ -133,6 +135,7 @@ def test_create_shows_the_key_once_and_audits(api: Api) -> None:
     actions = [row.action for row in audit_rows_after(mark)]
     assert actions == ["apikey.created", "integration.created"]
     assert created["key"] not in str([row.details for row in audit_rows_after(mark)])
+    assert api.create("generic")["key"].startswith("hgk_")  # other kinds: 256-bit keys
 
 
 @pytest.mark.parametrize(
