@@ -89,7 +89,13 @@ class Settings(BaseSettings):
         2,
         ge=1,
         description="Triage workers started by `healthguard up` (non-forking; each takes the "
-        "urgent lane first, so with 2 an arrest never waits behind a batch being scored).",
+        "urgent lane first, between batches).",
+    )
+    urgent_triage_workers: int = Field(
+        1,
+        ge=0,
+        description="Urgent-lane workers started by `healthguard up` (non-forking; they score "
+        "only possible cardiac arrests, so an arrest never waits behind a batch being scored).",
     )
     alerts_workers: int = Field(
         2,
@@ -207,6 +213,14 @@ class Settings(BaseSettings):
     shifts_ahead_days: int = Field(
         14, ge=1, le=90, description="Shifts are derived from the schedules this many days ahead."
     )
+    swap_min_rest_hours: float = Field(
+        11.0,
+        ge=0,
+        le=48,
+        description="Minimum rest in hours between two shifts of one person: a swap that "
+        "leaves less is warned about when asked for and refused at approval (EU Working Time "
+        "Directive: 11 h).",
+    )
     notify_channels: list[str] = Field(
         default_factory=lambda: ["in_app", "push", "sms", "voice", "email", "pager"],
         description="Enabled channels, JSON list of in_app, push, sms, voice, email, pager. "
@@ -262,6 +276,12 @@ class Settings(BaseSettings):
         description="SMS and voice provider: console writes them to the log (demos); a paid "
         "provider adapter plugs in behind the same interface.",
     )
+    twilio_auth_token: str | None = Field(
+        None,
+        description="Twilio auth token (secret): verifies X-Twilio-Signature on the SMS status "
+        "callback and the SMS reply webhook, signed for HEALTHGUARD_PUBLIC_URL + the path. "
+        "Unset: those routes take an integration key only.",
+    )
     apprise_urls: list[str] = Field(
         default_factory=list,
         description="Apprise URLs (JSON list; they hold secrets) of the hospital's chat and "
@@ -275,6 +295,12 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of HealthGuard's own processes."
+    )
+    grafana_url: str | None = Field(
+        None,
+        pattern=r"^(https?://\S+)?$",  # empty: no link, as unset
+        description="Address (http:// or https://) of the hospital's Grafana dashboards, "
+        "linked from the dashboard's key metrics. Unset: no link.",
     )
 
     @property

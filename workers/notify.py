@@ -4,10 +4,16 @@
   (``healthguard.notify.delivery.deliver_notification``); enqueued by
   ``healthguard.notify.service.notify_people`` after its commit, at once or at ``due_at``
   through rq-scheduler. Idempotent: a second copy does nothing.
+- ``send_digest(staff_id, channel, attempt)``: one digest of the messages a throttle held
+  for that person and channel (``healthguard.notify.digests.send_digest``); scheduled
+  through rq-scheduler for when the window has room again. Idempotent: a second copy sends
+  nothing.
 - ``sweep_due()``: periodic safety net (every ``SWEEP_SECONDS``): enqueues the queued
   notifications whose ``due_at`` passed more than ``SWEEP_GRACE_SECONDS`` ago (a job lost
-  with a restarted Redis, scheduler or worker). Each row is re-enqueued at most once per
-  ``SWEEP_CLAIM_SECONDS`` (a Redis ``SET NX`` per row), so a long backlog is not multiplied.
+  with a restarted Redis, scheduler or worker), and the digest of each person and channel
+  whose held (``throttled``) messages are overdue the same way. Each row (each person and
+  channel) is re-enqueued at most once per ``SWEEP_CLAIM_SECONDS`` (a Redis ``SET NX``), so a
+  long backlog is not multiplied.
 
 The channel registry is built once per process (``delivery_context``) from the settings;
 ``use_context`` swaps it (tests, benchmarks). The in-app channel publishes a realtime
@@ -26,12 +32,13 @@ import redis
 import sqlalchemy as sa
 
 from healthguard.db import session_scope
+from healthguard.models.notifications import Channel
 from healthguard.notify.channels.registry import build_channels, config_from_settings
 from healthguard.notify.delivery import DeliveryContext, deliver_notification
-from healthguard.notify.service import delivery_job_id, enqueue_delivery
+from healthguard.notify.service import alerts_queue_name, delivery_job_id, enqueue_delivery
 from healthguard.realtime import ChangeEvent, publish_change
 from healthguard.settings import get_settings
-from workers.queues import redis_connection
+from workers.queues import get_queue, redis_connection
 
 __all__ = [
     "NOTIFICATION_CREATED",
@@ -41,6 +48,7 @@ __all__ = [
     "deliver",
     "delivery_context",
     "in_app_publisher",
+    "send_digest",
     "sweep_due",
     "use_context",
 ]
@@ -48,6 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NOTIFICATION_CREATED = "notification.created"
+SEND_DIGEST_FUNC = "workers.notify.send_digest"
 SWEEP_JOB_ID = "healthguard-notify-sweep"
 SWEEP_SECONDS = 2
 SWEEP_GRACE_SECONDS = 2.0
@@ -99,6 +108,24 @@ def deliver(notification_id: str) -> str:
     return deliver_notification(uuid.UUID(str(notification_id)), delivery_context()).value
 
 
+def send_digest(staff_id: str, channel: str, attempt: int = 1) -> str:
+    """RQ job: the digest of the messages held by a throttle for one person and channel;
+    returns what happened ("sent", "nothing", "skipped", "early", "throttled"...)."""
+    from healthguard.notify.digests import send_digest as run
+
+    return run(uuid.UUID(str(staff_id)), Channel(channel), delivery_context(), int(attempt))
+
+
+_HELD = sa.text(
+    """
+    SELECT staff_id, channel, min(due_at) FROM notifications
+     WHERE status = 'throttled' AND due_at < :before
+     GROUP BY staff_id, channel
+     LIMIT :limit
+    """
+)
+
+
 _DUE = sa.text(
     """
     SELECT id, due_at FROM notifications
@@ -129,4 +156,27 @@ def sweep_due(now: datetime | None = None, grace_seconds: float = SWEEP_GRACE_SE
         count += 1
     if count:
         log.warning("notify sweep: %d overdue notification(s) re-enqueued", count)
+    return count + _sweep_held(client, before, now)
+
+
+def _sweep_held(client: redis.Redis, before: datetime, now: datetime) -> int:
+    """Enqueue the digest of each person and channel whose held messages are overdue."""
+    with session_scope() as session:
+        rows = session.execute(_HELD, {"before": before, "limit": SWEEP_BATCH}).all()
+    count = 0
+    for staff_id, channel, _due in rows:
+        claim = f"healthguard:notify:swept-digest:{staff_id}:{channel}"
+        if not client.set(claim, "1", nx=True, ex=SWEEP_CLAIM_SECONDS):
+            continue
+        get_queue(alerts_queue_name(), connection=client).enqueue(
+            SEND_DIGEST_FUNC,
+            str(staff_id),
+            str(channel),
+            1,
+            job_id=f"notify-digest-{staff_id}-{channel}-sweep-{int(now.timestamp())}",
+            result_ttl=600,
+        )
+        count += 1
+    if count:
+        log.warning("notify sweep: %d overdue digest(s) enqueued", count)
     return count

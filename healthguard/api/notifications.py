@@ -10,6 +10,8 @@ Signed in (``Authorization: Bearer``):
 - ``GET /api/v1/notifications/mine``: your notifications, newest first, with the incident's
   number, priority, ward and status, and how many are unread;
 - ``POST /api/v1/notifications/{id}/read``: mark one of yours read (anyone else's: 404);
+- ``POST /api/v1/notifications/mine/read-all``: mark all of yours read (the bell's "Mark all
+  read"); both through ``healthguard.notify.bell.mark_my_notifications_read``;
 - ``POST /api/v1/notifications/answer``: ``{"incident_id", "action", "via"}`` from the app's
   buttons and a push notification's action buttons; a refusal answers like the incident
   routes (409 with the current status and the actions you may take);
@@ -21,9 +23,11 @@ The service worker (no sign-in: the receipt token of the push payload is the cre
 ``POST /api/v1/notifications/push-receipts`` with ``{"token"}``: the push message reached the
 device; a ``sent`` push notification becomes ``delivered`` (never a step backwards).
 
-The SMS provider (an integration key with the ``notify:sms_inbound`` scope):
+The SMS provider (an integration key with the ``notify:sms_inbound`` scope, or Twilio's
+``X-Twilio-Signature``: ``healthguard.api.sms_auth``; anything else: 404, audited):
 ``POST /api/v1/notifications/sms-inbound`` with ``{"from": "+447700900123", "text": "1 4821"}``
-answers ``{"reply": "<the SMS to send back>"}``, 200 also for an unknown number or a reply
+answers ``{"reply": "<the SMS to send back>"}`` (Twilio's form ``From``/``Body``: TwiML
+``<Response><Message>``), 200 also for an unknown number or a reply
 that cannot be read (nothing changes, it is audited, and the text says what to do).
 
 Answer links (no sign-in: the token is the credential), at the app root: ``GET /answer?token=``
@@ -39,6 +43,7 @@ The POST needs no CSRF token: the single-use answer token in the form is the onl
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import html
 import uuid
@@ -51,6 +56,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
+from healthguard.api import sms_auth
 from healthguard.api.errors import error_body
 from healthguard.api.security import current_principal, public, request_origin, secured
 from healthguard.db import session_scope
@@ -58,9 +64,9 @@ from healthguard.incidents.priority import PRIORITY_STYLES
 from healthguard.models import Notification
 from healthguard.models.oncall import PushSubscription
 from healthguard.notify import answers, push_receipts
+from healthguard.notify.bell import NotYours, mark_my_notifications_read
 from healthguard.notify.service import (
     MyNotificationRow,
-    mark_read,
     notification_rows,
 )
 from healthguard.notify.service import (
@@ -181,6 +187,9 @@ def my_notifications(
     )
 
 
+_EXAMPLE_INCIDENT = "6f1c2b9e-4d1a-4c53-9d8e-2a1f0b7c3e55"
+
+
 @router.post(
     f"{V1}/{{notification_id}}/read",
     response_model=NotificationOut,
@@ -196,14 +205,46 @@ def read_notification(
         raise HTTPException(404, NOT_FOUND)
     with session_scope() as session:
         try:
-            mark_read(session, notification_id, staff_id, datetime.now(UTC))
-        except LookupError:
+            mark_my_notifications_read(
+                session, staff_id, datetime.now(UTC), notification_ids=[notification_id]
+            )
+        except NotYours:
             raise HTTPException(404, NOT_FOUND) from None
         found = session.execute(
             notification_rows().where(col(Notification.id) == notification_id)
         ).one()
         out: NotificationOut = _out(MyNotificationRow(*found))
     return out
+
+
+class ReadAllOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"marked": 3, "incident_ids": [_EXAMPLE_INCIDENT]}]}
+    )
+    marked: int = Field(description="How many of your notifications were marked read now")
+    incident_ids: list[str] = Field(description="The incidents they were about")
+
+
+@router.post(
+    f"{V1}/mine/read-all",
+    response_model=ReadAllOut,
+    summary="Mark all your unread notifications read",
+    description=(
+        "The bell's Mark all read: every notification of yours that reached you (sent, "
+        "delivered) and that you have neither opened nor answered becomes `read` (an answered "
+        "one stays answered), with one timeline entry per incident; your other browsers "
+        "update live. `marked` is 0 when nothing was unread. An account not linked to a "
+        "staff member has none."
+    ),
+    **secured(Permission.SELF_READ),
+)
+def read_all_notifications(principal: Principal = Depends(current_principal)) -> ReadAllOut:
+    staff_id = _staff_id(principal)
+    if staff_id is None:
+        return ReadAllOut(marked=0, incident_ids=[])
+    with session_scope() as session:
+        done = mark_my_notifications_read(session, staff_id, datetime.now(UTC))
+    return ReadAllOut(marked=done.marked, incident_ids=[str(i) for i in done.incident_ids])
 
 
 # --- answering in the app or from a push notification -----------------------------------------
@@ -340,28 +381,66 @@ class SmsReply(BaseModel):
     response_model=SmsReply,
     summary="An SMS reply from a staff member (the SMS provider posts it)",
     description=(
-        "Authenticated by an integration key with the `notify:sms_inbound` scope. The "
+        "Authenticated by an integration key with the `notify:sms_inbound` scope or by "
+        "Twilio's `X-Twilio-Signature` (HEALTHGUARD_TWILIO_AUTH_TOKEN, over "
+        "HEALTHGUARD_PUBLIC_URL + path and the form parameters); missing or bad credentials "
+        "answer 404 (one fixed answer, audited). The body is JSON `{from, text}` or Twilio's "
+        "form (`From`, `Body`; answered with TwiML `<Response><Message>`). The "
         "sender's number finds the staff member; the text is read as `1` acknowledge, `2` "
-        "escalate or `3` decline, with the incident's code when they have several open "
+        "escalate or `3` decline, with the alarm's reply code when they have several open "
         'alarms (e.g. `1 4821`). The answer is always 200 with the text to send back: "'
-        'Acknowledged: 4821 ..." or, for an unknown number or a reply that cannot be read, '
-        "what to do instead (nothing changes; it is audited)."
+        'Acknowledged: 4821 ..." or, for an unknown number, an unknown or closed code or a '
+        "reply that cannot be read, what to do instead, naming the open alarms' codes "
+        "(nothing changes; it is audited)."
     ),
-    responses={422: {"description": "from or text is missing or too long"}},
-    **secured(Permission.NOTIFY_SMS_INBOUND),
+    responses={
+        200: {"content": {"text/xml": {"example": "<Response><Message>...</Message></Response>"}}},
+        404: {"description": "Missing or bad credentials (one fixed answer; audited)"},
+        413: {"description": "The body is larger than 64 KiB"},
+        422: {"description": "from or text is missing or too long"},
+    },
+    **sms_auth.sms_webhook_route(
+        {
+            "required": True,
+            "content": {
+                "application/json": {"schema": SmsIn.model_json_schema(by_alias=True)},
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["From", "Body"],
+                        "properties": {
+                            "From": {"type": "string", "description": "The sender (E.164)"},
+                            "Body": {"type": "string", "description": "The message"},
+                        },
+                    },
+                    "example": "From=%2B447700900123&Body=1+4821&MessageSid=SM...",
+                },
+            },
+        }
+    ),
 )
-def sms_inbound(
-    body: SmsIn, request: Request, principal: Principal = Depends(current_principal)
-) -> SmsReply:
-    with session_scope() as session:
-        done = answers.answer_sms(
-            session,
-            sender=body.sender,
-            text=body.text,
-            now=datetime.now(UTC),
-            received_by=principal.audit_name,
-            origin=request_origin(request),
-        )
+async def sms_inbound(request: Request) -> Any:
+    checked = await sms_auth.provider_request(request, "sms_inbound")
+    if isinstance(checked, Response):
+        return checked
+    raw, caller = checked
+    body = sms_auth.validated(SmsIn, sms_auth.sms_reply_fields(request, raw))
+    origin = request_origin(request)
+
+    def answer_it() -> answers.SmsAnswer:
+        with session_scope() as session:
+            return answers.answer_sms(
+                session,
+                sender=body.sender,
+                text=body.text,
+                now=datetime.now(UTC),
+                received_by=caller.name,
+                origin=origin,
+            )
+
+    done = await asyncio.to_thread(answer_it)
+    if sms_auth.is_form(request):
+        return sms_auth.twiml_message(done.reply)
     return SmsReply(reply=done.reply)
 
 

@@ -1031,6 +1031,12 @@ class SwapOut(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     created_at: datetime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="When asked for: too little rest between two shifts of someone (e.g. "
+        '"Ana would work 19:00-07:00 on 3 Dec after 07:00-19:00 on 3 Dec: 0 h rest, needs '
+        '11 h"); the approval is refused while the rota stays so',
+    )
 
 
 class DeclineIn(BaseModel):
@@ -1065,8 +1071,9 @@ SWAP_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not a charge nurse of this ward / not the requester"},
     404: {"description": "No such swap request"},
     409: {
-        "description": "Not pending any more, the shift has started, is not held, or would "
-        "put someone on two shifts at once",
+        "description": "Not pending any more, the shift has started, is not held, would "
+        "put someone on two shifts at once, or (at approval) would leave someone less than "
+        "the minimum rest between two shifts (settings.swap_min_rest_hours, 11 h)",
         "content": _json(
             {
                 "error": {
@@ -1123,7 +1130,9 @@ def post_swap(
             row = staff_svc.request_swap(session, principal, data, now=now, origin=origin)
         except roster.OncallError as exc:
             _fail(exc)
-        return _swap_out(session, row)
+        out = _swap_out(session, row)
+        out.warnings = staff_svc.swap_warnings(session, row)
+        return out
 
 
 @router.post(

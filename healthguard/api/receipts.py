@@ -3,10 +3,13 @@
 - ``POST /api/v1/notifications/sms/status``: an SMS provider's status callback, a
   Twilio-style form body (or the same fields as JSON): ``MessageSid``, ``MessageStatus``
   (queued, sent, delivered, undelivered, failed, read...), ``ErrorCode``. Authenticated like
-  the SMS reply webhook: an integration key with the ``notify:sms_inbound`` scope
-  (``X-API-Key`` or ``Authorization: Bearer``). 200 ``{"notification_id", "status",
-  "outcome", "message"}``, also for a duplicate or a report that changes nothing (the
-  message says why); 404 for a message id we never sent (logged); 422 naming the field.
+  the SMS reply webhook (``healthguard.api.sms_auth``): an integration key with the
+  ``notify:sms_inbound`` scope (``X-API-Key`` or ``Authorization: Bearer``) or Twilio's
+  ``X-Twilio-Signature`` (``HEALTHGUARD_TWILIO_AUTH_TOKEN``); declared ``public`` since
+  Twilio sends no credentials header. 200 ``{"notification_id", "status", "outcome",
+  "message"}``, also for a duplicate or a report that changes nothing (the message says
+  why); 404 with one fixed body for missing or bad credentials (audited, logged, counted)
+  and 404 for a message id we never sent (logged); 422 naming the field.
 - ``POST /api/v1/notifications/wctp?key=<HEALTHGUARD_WCTP_CALLBACK_KEY>``: a WCTP 1.3
   gateway's ``wctp-StatusInfo`` (XML). Gateways are configured with a URL only, so the
   shared secret is in the URL (compared in constant time); the route is declared ``public``
@@ -32,12 +35,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from healthguard.api.errors import error_body
-from healthguard.api.security import current_principal, public, request_origin, secured
+from healthguard.api.security import public, request_origin
+from healthguard.api.sms_auth import provider_request, sms_webhook_route
 from healthguard.api.vitals import BodyTooLarge, read_limited_body
 from healthguard.db import session_scope
 from healthguard.models.notifications import Channel
@@ -46,7 +50,6 @@ from healthguard.notify.channels.sms import StatusCallbackError, parse_status_ca
 from healthguard.notify.receipts import Receipt
 from healthguard.notify.receipts_service import ReceiptOutcome, UnknownMessage, record_receipt
 from healthguard.security.audit import record_audit
-from healthguard.security.permissions import Permission, Principal
 from healthguard.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -150,7 +153,10 @@ _SMS_BODY = {
     response_model=ReceiptOut,
     summary="An SMS delivery receipt (the SMS provider's status callback)",
     description=(
-        "Authenticated by an integration key with the `notify:sms_inbound` scope. A "
+        "Authenticated by an integration key with the `notify:sms_inbound` scope or by "
+        "Twilio's `X-Twilio-Signature` (HEALTHGUARD_TWILIO_AUTH_TOKEN, over "
+        "HEALTHGUARD_PUBLIC_URL + path and the form parameters); missing or bad credentials "
+        "answer 404 (one fixed answer, audited). A "
         "Twilio-style form (or JSON) body: `MessageSid`, `MessageStatus`, `ErrorCode` for "
         "failures. `delivered` and `read` move the notification forward (never back); "
         "`undelivered` / `failed` mark it failed and retry it or fall back to the next "
@@ -159,19 +165,20 @@ _SMS_BODY = {
         "message says so)."
     ),
     responses={
-        404: {"description": "No SMS notification has this MessageSid (logged)"},
+        404: {
+            "description": "Missing or bad credentials (audited), or no SMS notification "
+            "has this MessageSid (logged)"
+        },
         413: {"description": "The body is larger than 64 KiB"},
         422: {"description": "A field is missing or wrong (named in the error)"},
     },
-    **_with_body(secured(Permission.NOTIFY_SMS_INBOUND), _SMS_BODY),
+    **_with_body(sms_webhook_route(), _SMS_BODY),
 )
-async def sms_status(request: Request, principal: Principal = Depends(current_principal)) -> Any:
-    try:
-        raw = await read_limited_body(request, MAX_BODY_BYTES)
-    except BodyTooLarge as exc:
-        return JSONResponse(
-            error_body("payload_too_large", f"The body is larger than {exc.limit} bytes."), 413
-        )
+async def sms_status(request: Request) -> Any:
+    checked = await provider_request(request, "sms_status")
+    if isinstance(checked, Response):
+        return checked
+    raw, caller = checked
     try:
         callback = parse_status_callback(_fields(raw, request.headers.get("content-type", "")))
     except StatusCallbackError as exc:
@@ -190,7 +197,7 @@ async def sms_status(request: Request, principal: Principal = Depends(current_pr
     except UnknownMessage as exc:
         log.warning(
             "SMS status callback from %s for an unknown message id %r (%s): not recorded",
-            principal.audit_name,
+            caller.name,
             callback.message_id,
             callback.receipt.provider_status,
         )

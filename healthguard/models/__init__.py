@@ -33,6 +33,7 @@ from healthguard.models.oncall import (
     UsedAnswerToken,
 )
 from healthguard.models.patients import Admission, Patient
+from healthguard.models.reply_codes import SmsReplyCode as SmsReplyCode  # registers its table
 from healthguard.models.staff import (
     Availability,
     Shift,

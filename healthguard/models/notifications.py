@@ -33,7 +33,8 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"
     READ = "read"
     ANSWERED = "answered"
-    CANCELLED = "cancelled"  # no longer needed when due (acknowledged, resolved, throttled)
+    CANCELLED = "cancelled"  # no longer needed when due (acknowledged, resolved)
+    THROTTLED = "throttled"  # held by a send throttle: goes out in the next digest
 
 
 class Notification(SQLModel, table=True):

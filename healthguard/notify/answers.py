@@ -43,8 +43,9 @@ Around it, the channels' front doors (each used by one route of
 - ``answer_sms``: the SMS provider's inbound message: the sender's number finds the person,
   ``healthguard.notify.sms_reply.resolve_reply`` picks the notification (by its code, or the
   only open one), then ``answer``; it always returns a short text to send back;
-- the links and reply codes the messages carry come from ``healthguard.notify.delivery``
-  (``answer_links``, ``incident_short_code``), with the same derived keys as the checks here.
+- the links the messages carry come from ``healthguard.notify.delivery`` (``answer_links``),
+  with the same derived keys as the checks here; the reply codes are each person's own,
+  stored by ``healthguard.notify.reply_codes`` (never two live ones alike for one person).
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ from healthguard.incidents.workflow import (
 from healthguard.models import Incident, Notification, Staff, User
 from healthguard.models.incidents import OPEN_STATUSES
 from healthguard.models.notifications import NotificationStatus
-from healthguard.notify import tokens
-from healthguard.notify.delivery import answer_link_secret, incident_short_code
+from healthguard.notify import reply_codes, tokens
+from healthguard.notify.delivery import answer_link_secret
 from healthguard.notify.service import mark_answered
 from healthguard.notify.sms_reply import (
     SMS_LIMIT,
@@ -632,8 +633,9 @@ def staff_with_phone(session: Session, e164: str) -> list[Staff]:
 def open_notifications(session: Session, staff_id: uuid.UUID) -> list[OpenNotification]:
     """The person's notifications an SMS reply may answer: one per incident that is still
     open (triggered, acknowledged or in progress) and about which a notification reached them
-    and was not answered yet; oldest first, each with its incident's reply code and a short
-    summary without patient data ("P1 CARD bed B1")."""
+    and was not answered yet; oldest first, each with the person's reply code for it
+    (``reply_codes``: never the same for two of them) and a short summary without patient
+    data ("P1 CARD bed B1")."""
     rows = session.execute(
         incident_rows_query()
         .where(
@@ -649,11 +651,15 @@ def open_notifications(session: Session, staff_id: uuid.UUID) -> list[OpenNotifi
         )
         .order_by(col(Incident.opened_at), col(Incident.id))
     ).all()
+    codes = reply_codes.live_codes(session, staff_id, (row[0].id for row in rows))
     items: list[OpenNotification] = []
     for incident, ward_code, bed_label, _given, _family in rows:
         place = " ".join(p for p in (ward_code, f"bed {bed_label}" if bed_label else None) if p)
         summary = " ".join(p for p in (incident.priority, place) if p)
-        items.append(OpenNotification(str(incident.id), incident_short_code(incident.id), summary))
+        # No code yet (the message that reached them was composed before codes were
+        # stored): allocate one now, in its own short transaction, so it can be listed.
+        code = codes.get(incident.id) or reply_codes.allocate(staff_id, incident.id)
+        items.append(OpenNotification(str(incident.id), code, summary))
     return items
 
 

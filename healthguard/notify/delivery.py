@@ -13,10 +13,11 @@ queued and does nothing, so the job is idempotent):
    Redis sorted set (``healthguard:notify:sent:<staff id>:<channel>``, score = unix time,
    trimmed to the longest window), read and reserved under a short Redis lock, so two
    workers cannot both take the last slot. P0/P1 are never held (their sends still count).
-   A refused send is ``cancelled`` with the throttle's reason; the in-app notification
-   carries it (a digest of held P2 messages is not implemented: they are cancelled too, and
-   the timeline says so). When Redis cannot be read the send goes ahead (fail open: an
-   alarm is never dropped because the throttle's store is down);
+   A refused send is held: ``throttled`` with the throttle's reason and a timeline entry,
+   and sent in one digest of everything held for that person and channel when the window
+   has room again (``healthguard.notify.digests``); the in-app notification carries it
+   meanwhile. When Redis cannot be read the send goes ahead (fail open: an alarm is never
+   dropped because the throttle's store is down);
 4. **compose** (``message.compose``) from ``IncidentFacts``: priority, ward name, bed label,
    the patient's initials only, the incident title (and summary) as the trigger, the
    incident number, its SMS reply code (``sms_reply.incident_code``) and, for channels with
@@ -41,11 +42,12 @@ info):
 
 - answer links: ``ANSWER_LINK_LABEL`` = ``b"healthguard/notify/answer-link/v1"``
   (``answer_link_secret``; the answer page verifies with the same function);
-- SMS reply codes: ``SMS_CODE_LABEL`` = ``b"healthguard/notify/sms-code/v1"``
-  (``incident_short_code``; the SMS webhook computes the same code). Codes are not stored:
-  the same incident gets the same 4-digit code everywhere (a clash between two open
-  incidents, 1 in 9000 per pair, makes a reply without another clue ambiguous, which
-  ``sms_reply.resolve_reply`` refuses with a question back).
+- SMS reply codes: ``SMS_CODE_LABEL`` = ``b"healthguard/notify/sms-code/v1"``: the first
+  candidate of an incident's code (``incident_short_code``). Codes are stored per person
+  and incident (``healthguard.notify.reply_codes.allocate``, called by
+  ``incident_facts`` with the recipient): a person's live codes never clash, since the
+  allocation steps past the codes of the person's other open incidents under a per-person
+  lock (a partial unique index enforces it too).
 """
 
 from __future__ import annotations
@@ -73,11 +75,13 @@ from healthguard.models.incidents import DONE_STATUSES, Incident, IncidentStatus
 from healthguard.models.notifications import Channel, Notification, NotificationStatus
 from healthguard.models.oncall import PushSubscription
 from healthguard.models.patients import Patient
+from healthguard.notify import reply_codes
 from healthguard.notify.channels.base import AnswerLinks as ChannelLinks
 from healthguard.notify.channels.base import DeliveryResult, Priority, compose_message
 from healthguard.notify.channels.registry import ChannelRegistry
 from healthguard.notify.contacts import PersonContacts, address_for, load_person, push_address
 from healthguard.notify.message import AnswerLinks, IncidentFacts, MessageContent, compose
+from healthguard.notify.reply_codes import hmac_chooser
 from healthguard.notify.retry import (
     RETRY_POLICIES,
     DeliveryFailure,
@@ -158,7 +162,9 @@ def answer_link_secret(settings: Settings | None = None) -> bytes:
 
 
 def incident_short_code(incident_id: uuid.UUID, settings: Settings | None = None) -> str:
-    """The incident's SMS reply code (4 digits, the same in every process)."""
+    """The first candidate of the incident's SMS reply code (4 digits, the same in every
+    process). A person's actual code is ``reply_codes.reply_code`` (it steps past their
+    other live codes); this is what a message composed for nobody in particular shows."""
     secret = derive_key((settings or get_settings()).secret("secret_key"), SMS_CODE_LABEL)
     return incident_code(secret, incident_id)
 
@@ -231,16 +237,30 @@ def answer_links(
 
 
 def incident_facts(
-    session: Session, incident: Incident, settings: Settings, links: AnswerLinks | None = None
+    session: Session,
+    incident: Incident,
+    settings: Settings,
+    links: AnswerLinks | None = None,
+    *,
+    staff_id: uuid.UUID | None = None,
+    now: datetime | None = None,
 ) -> IncidentFacts:
-    """What a notification may say about ``incident`` (initials only, no name, no MRN)."""
+    """What a notification may say about ``incident`` (initials only, no name, no MRN).
+    ``staff_id``: the recipient, whose own reply code the message carries
+    (``reply_codes.allocate``: on first use, in its own short transaction); without it, the
+    incident's first candidate code."""
+    if staff_id is not None:
+        secret = derive_key(settings.secret("secret_key"), SMS_CODE_LABEL)
+        code = reply_codes.allocate(staff_id, incident.id, now=now, chooser=hmac_chooser(secret))
+    else:
+        code = incident_short_code(incident.id, settings)
     ward = session.get(Ward, incident.ward_id) if incident.ward_id else None
     bed = session.get(Bed, incident.bed_id) if incident.bed_id else None
     return IncidentFacts(
         priority=incident.priority,
         ward=ward.name if ward else "",
         trigger=_trigger(incident),
-        code=incident_short_code(incident.id, settings),
+        code=code,
         opened_at=incident.opened_at,
         bed=bed.label if bed else None,
         patient_initials=_initials(session, incident.patient_id),
@@ -324,22 +344,6 @@ def _release(context: DeliveryContext, key: str | None, row: Notification) -> No
         context.redis.zrem(key, str(row.id))
     except redis.RedisError:
         log.warning("notify: could not release the throttle slot of %s", row.id)
-
-
-def _throttled_reason(decision: ThrottleDecision, channel: Channel, priority: str) -> str:
-    if decision.instead.value == "in_app" or decision.limit is None:
-        return decision.reason
-    label = _label(channel)
-    when = (
-        f" ({label} has room again at {decision.retry_at:%H:%M:%S} UTC)"
-        if decision.retry_at
-        else ""
-    )
-    return (
-        f"{label} throttled for {priority}: {decision.sends_in_window} sent to this person in "
-        f"the window (limit {decision.limit.describe()}); not sent, the in-app notification "
-        f"carries it{when}"
-    )
 
 
 def _send(
@@ -605,24 +609,10 @@ def _deliver(
     priority = incident.priority
     decision, reserved = _throttle(context, row, channel, priority, now)
     if not decision.allowed:
-        reason = _throttled_reason(decision, channel, priority)
-        row.status = NotificationStatus.CANCELLED.value
-        row.error = f"Throttled: {reason}"[:500]
-        session.add(row)
-        write_entries(
-            session,
-            incident.id,
-            [
-                timeline_entry(
-                    KIND_THROTTLED,
-                    now,
-                    f"{label} to {name} not sent: {reason}",
-                    cancelled_notification_id=str(row.id),
-                    retry_at=decision.retry_at.isoformat() if decision.retry_at else None,
-                    **ids,
-                )
-            ],
-        )
+        # Nothing accepted is lost: held, then sent in one digest (healthguard.notify.digests).
+        from healthguard.notify.digests import hold_for_digest
+
+        hold_for_digest(session, context, row, incident, decision, name=name, now=now)
         return Outcome.THROTTLED
 
     links = (
@@ -630,7 +620,10 @@ def _deliver(
         if channel in LINK_CHANNELS
         else None
     )
-    content = compose(incident_facts(session, incident, context.settings, links), now)
+    facts = incident_facts(
+        session, incident, context.settings, links, staff_id=row.staff_id, now=now
+    )
+    content = compose(facts, now)
     try:
         result, gone = _send(session, context, row, person, channel, content, links, priority)
     except Exception:

@@ -14,8 +14,9 @@ for this purpose only (``RECEIPT_LABEL``, see ``healthguard.notify.delivery.deri
 It can only ever say "this message arrived", so it does not expire and replaying it changes
 nothing. A forged or damaged token is refused and changes nothing.
 
-A status never moves backwards: only a ``sent`` push notification becomes ``delivered``
-(a single ``UPDATE ... WHERE status = 'sent'``, so a receipt racing an answer cannot undo
+A status never moves backwards, decided by ``healthguard.notify.receipts.apply_receipt``
+(the one decision SMS and pager receipts use too): only a ``sent`` push notification
+becomes ``delivered`` (the row is locked first, so a receipt racing an answer cannot undo
 it). One that was already read or answered keeps its status and only gains the
 ``delivered_at`` it lacked; queued, failed and cancelled ones are left alone.
 """
@@ -31,13 +32,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from healthguard.incidents.lifecycle import TimelineEntry
 from healthguard.incidents.timeline import write_entries
 from healthguard.models import Staff
-from healthguard.models.notifications import Channel, Notification, NotificationStatus
+from healthguard.models.notifications import Channel, Notification
+from healthguard.notify.receipts import (
+    Effect,
+    NotificationState,
+    Receipt,
+    ReceiptKind,
+    apply_receipt,
+)
 from healthguard.settings import Settings, get_settings
 
 __all__ = [
@@ -60,12 +67,6 @@ ACTOR = "system:notify"
 _MAC_BYTES = 16
 _TOKEN_BYTES = 16 + _MAC_BYTES
 _MAC_CONTEXT = b"healthguard/push-receipt\0"
-#: States after ``sent`` in which the message evidently reached the person.
-_LATER = (
-    NotificationStatus.DELIVERED.value,
-    NotificationStatus.READ.value,
-    NotificationStatus.ANSWERED.value,
-)
 
 
 class ReceiptOutcome(StrEnum):
@@ -125,26 +126,51 @@ def record_push_receipt(
     session: Session, notification_id: uuid.UUID, now: datetime
 ) -> ReceiptResult:
     """Record that the push notification reached the device (see the module docstring).
-    ``LookupError`` when there is no such push notification. The caller commits."""
+    ``LookupError`` when there is no such push notification. The caller commits.
+
+    The row is locked (``SELECT ... FOR UPDATE``: a receipt racing an answer waits for it and
+    then sees the answered status) and ``receipts.apply_receipt`` decides, the same "never
+    backwards" decision as SMS and pager receipts (``only_after_send``: a queued, failed or
+    cancelled push is left alone)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    is_push = sa.and_(
-        col(Notification.id) == notification_id, col(Notification.channel) == Channel.PUSH.value
-    )
-    moved = session.execute(
-        sa.update(Notification)
-        .where(is_push, col(Notification.status) == NotificationStatus.SENT.value)
-        .values(status=NotificationStatus.DELIVERED.value, delivered_at=now)
-        .returning(col(Notification.incident_id), col(Notification.staff_id))
-        .execution_options(synchronize_session=False)
+    row = session.exec(
+        select(Notification)
+        .where(
+            col(Notification.id) == notification_id,
+            col(Notification.channel) == Channel.PUSH.value,
+        )
+        .with_for_update()
     ).first()
-    if moved is not None:
-        incident_id, staff_id = moved
-        staff = session.get(Staff, staff_id)
-        name = staff.display_name if staff is not None else "the person"
+    if row is None:
+        raise LookupError(f"no push notification {notification_id}")
+    staff = session.get(Staff, row.staff_id)
+    name = staff.display_name if staff is not None else "the person"
+    state = NotificationState(
+        status=row.status,
+        sent_at=row.sent_at,
+        delivered_at=row.delivered_at,
+        read_at=row.read_at,
+        answered_at=row.answered_at,
+        failed_at=row.failed_at,
+        error=row.error,
+    )
+    decision = apply_receipt(
+        state,
+        Receipt(ReceiptKind.DELIVERED),
+        channel=Channel.PUSH,
+        person=name,
+        now=now,
+        only_after_send=True,
+    )
+    if decision.changed:
+        row.status = decision.state.status
+        row.delivered_at = decision.state.delivered_at
+        session.add(row)
+    if decision.effect is Effect.ADVANCED:
         write_entries(
             session,
-            incident_id,
+            row.incident_id,
             [
                 TimelineEntry(
                     kind=KIND_DELIVERED,
@@ -153,31 +179,21 @@ def record_push_receipt(
                     message=f"Push notification reached the device of {name}",
                     data={
                         "notification_id": str(notification_id),
-                        "staff_id": str(staff_id),
+                        "staff_id": str(row.staff_id),
                         "channel": Channel.PUSH.value,
                     },
                 )
             ],
         )
-        return ReceiptResult(
-            ReceiptOutcome.DELIVERED, notification_id, NotificationStatus.DELIVERED.value, now
-        )
-    # Already further along: keep the status, fill in a missing delivered_at only.
-    session.execute(
-        sa.update(Notification)
-        .where(
-            is_push,
-            col(Notification.status).in_(_LATER),
-            col(Notification.delivered_at).is_(None),
-        )
-        .values(delivered_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    row = session.execute(
-        sa.select(col(Notification.status), col(Notification.delivered_at)).where(is_push)
-    ).first()
-    if row is None:
-        raise LookupError(f"no push notification {notification_id}")
-    status, delivered_at = row
-    outcome = ReceiptOutcome.ALREADY if status in _LATER else ReceiptOutcome.NOT_APPLICABLE
-    return ReceiptResult(outcome, notification_id, status, delivered_at)
+    return ReceiptResult(_OUTCOMES[decision.effect], notification_id, row.status, row.delivered_at)
+
+
+#: What the decision means for the service worker's answer.
+_OUTCOMES: dict[Effect, ReceiptOutcome] = {
+    Effect.ADVANCED: ReceiptOutcome.DELIVERED,  # was sent, now delivered
+    Effect.FILLED: ReceiptOutcome.ALREADY,  # read or answered: only the arrival time filled
+    Effect.DUPLICATE: ReceiptOutcome.ALREADY,
+    Effect.UNCHANGED: ReceiptOutcome.ALREADY,
+    Effect.IGNORED: ReceiptOutcome.NOT_APPLICABLE,  # queued, failed or cancelled
+    Effect.FAILED: ReceiptOutcome.NOT_APPLICABLE,  # a delivered receipt never fails a row
+}

@@ -16,7 +16,7 @@ A receipt says one of:
 The status only moves forward, in this order (``failed`` sits between ``sent`` and
 ``delivered``: proof of delivery beats an earlier failure report, never the reverse)::
 
-    queued < sent < failed < delivered < read < answered          (cancelled: final)
+    queued = throttled < sent < failed < delivered < read < answered   (cancelled: final)
 
 - a receipt for a later state moves the status there and fills its timestamp (a ``read``
   also fills ``delivered_at`` when it is empty: read implies delivered);
@@ -26,7 +26,14 @@ The status only moves forward, in this order (``failed`` sits between ``sent`` a
   nothing);
 - the same receipt twice changes nothing the second time (idempotent), and a second
   ``failed`` does not fail the row again (so retries are not planned twice);
-- a ``cancelled`` row (never sent) is left alone.
+- a ``cancelled`` row (never sent) is left alone;
+- with ``only_after_send=True`` (push receipts: the token is only in a payload a push
+  service accepted) a ``queued``, ``throttled`` or ``failed`` row is left alone too
+  (``IGNORED``): a report for a message that never left is not evidence of delivery.
+
+This is the one "never backwards" decision: ``receipts_service.record_receipt`` (SMS and
+pager receipts) and ``push_receipts.record_push_receipt`` (the service worker's receipt)
+both call :func:`apply_receipt`.
 
 Timestamps are the provider's time when it gives one, kept between ``sent_at`` and ``now``
 (a provider clock ahead of ours, or a report dated before we sent, is clamped); otherwise
@@ -75,6 +82,7 @@ class Effect(StrEnum):
 #: The order a status moves in (higher never goes back to lower).
 STATUS_RANK: dict[str, int] = {
     NotificationStatus.QUEUED.value: 0,
+    NotificationStatus.THROTTLED.value: 0,  # held for a digest: not sent yet, like queued
     NotificationStatus.SENT.value: 1,
     NotificationStatus.FAILED.value: 2,
     NotificationStatus.DELIVERED.value: 3,
@@ -82,6 +90,16 @@ STATUS_RANK: dict[str, int] = {
     NotificationStatus.ANSWERED.value: 5,
     NotificationStatus.CANCELLED.value: 6,
 }
+
+
+#: Statuses of a message that has not left (yet, or at all): see ``only_after_send``.
+_NOT_SENT = frozenset(
+    {
+        NotificationStatus.QUEUED.value,
+        NotificationStatus.THROTTLED.value,
+        NotificationStatus.FAILED.value,
+    }
+)
 
 
 def status_rank(status: str) -> int:
@@ -168,10 +186,12 @@ def apply_receipt(
     channel: Channel | str,
     person: str,
     now: datetime,
+    only_after_send: bool = False,
 ) -> ReceiptDecision:
     """Decide what ``receipt`` does to a notification in ``state`` (module docstring).
 
-    ``person``: the name for the timeline ("Sister Jones"); ``now``: timezone-aware."""
+    ``person``: the name for the timeline ("Sister Jones"); ``now``: timezone-aware;
+    ``only_after_send``: a queued or failed row is left alone (push receipts)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     label = _label(channel)
@@ -185,6 +205,13 @@ def apply_receipt(
             state,
             None,
             f"{receipt.kind.value} report ignored: this notification was cancelled, never sent",
+        )
+    if only_after_send and status in _NOT_SENT:
+        return ReceiptDecision(
+            Effect.IGNORED,
+            state,
+            None,
+            f"{receipt.kind.value} report ignored: this notification is {status}, not sent",
         )
     if receipt.kind is ReceiptKind.ACCEPTED:
         word = receipt.provider_status or "accepted"

@@ -23,12 +23,13 @@ Resolution against the person's open notifications: a code picks the one with th
 (unknown code: a refusal listing the open codes); no code and exactly one open: that one;
 no code and several: "ambiguous", listing the codes; none open: a refusal.
 
-Incident codes (``incident_code``): deterministic, the HMAC-SHA256 of the incident id with a
-server secret, reduced to 4 digits (1000-9999, no leading zero to lose). The same incident
-gets the same code in every worker without coordination and codes do not reveal incident
-numbers; the notify service stores the code with the incident. ``taken`` (the codes of the
-incidents open now) makes it step to the next candidate on a clash, so open incidents never
-share a code. Every answer text fits one SMS (160 characters).
+Incident codes (``incident_code``): deterministic candidates, the HMAC-SHA256 of the
+incident id with a server secret, reduced to 4 digits (1000-9999, no leading zero to lose),
+so codes do not reveal incident numbers. ``taken`` makes it step to the next candidate on a
+clash. ``healthguard.notify.reply_codes`` stores each person's code for each incident,
+passing the person's other live codes as ``taken`` under a per-person lock, so two alarms a
+person can still answer never share a code (a shared code would still be refused below as
+ambiguous). Every answer text fits one SMS (160 characters).
 """
 
 from __future__ import annotations

@@ -16,12 +16,12 @@ person must be reached however many were sent before; a flapping P0/P1 source is
 upstream, where repeated alerts update one open incident instead of opening new ones.
 
 When a P2-P4 send is refused the decision says what to do instead, with a reason for the
-timeline (the in-app notification is never throttled, so the alarm is never dropped):
-
-- ``DIGEST`` (P2 on any channel, and email for every priority): hold the message and send one
-  digest of everything held at ``retry_at``, when the window has room again;
-- ``IN_APP`` (P3, P4 on push, SMS, voice, pager): do not send on this channel; the in-app
-  notification carries it. ``retry_at`` still says when the channel has room.
+timeline. Nothing accepted is lost: the in-app notification is never throttled, and every
+refused message is ``DIGEST``: held (status ``throttled``, with a timeline entry) and sent in
+one digest of everything held for that person and channel at ``retry_at``, when the window
+has room again (``healthguard.notify.digest`` plans it, ``healthguard.notify.digests`` sends
+it). ``IN_APP`` (do not send on this channel at all) is kept for callers that want it; the
+default limits never answer it.
 """
 
 from __future__ import annotations
@@ -166,12 +166,8 @@ def check(
         f"{label} throttled for {priority}: {count} sent to this person in the window "
         f"(limit {limit.describe()})"
     )
-    if priority == "P2" or channel is Channel.EMAIL:
-        instead = ThrottleFallback.DIGEST
-        tail = f"held for a digest at {_clock(retry_at)} (in {wait} s); in-app now"
-    else:
-        instead = ThrottleFallback.IN_APP
-        tail = f"in-app only; {label} has room again at {_clock(retry_at)} (in {wait} s)"
+    instead = ThrottleFallback.DIGEST
+    tail = f"held for a digest at {_clock(retry_at)} (in {wait} s); in-app now"
     return ThrottleDecision(
         False,
         retry_at,

@@ -37,6 +37,7 @@ from healthguard.models.hospital import Ward
 from healthguard.models.incidents import OPEN_STATUSES
 from healthguard.models.staff import Availability
 from healthguard.oncall.assignment import Candidate, IncidentNeed, Ranking, rank_candidates
+from healthguard.settings import get_settings
 
 __all__ = ["HOSPITAL", "TOP", "assign_incident", "load_candidates"]
 
@@ -190,7 +191,8 @@ def assign_incident(session: Session, incident: Incident, *, now: datetime) -> R
     candidates = load_candidates(
         session, ward.id if ward is not None else None, now, exclude_incident=incident.id
     )
-    ranking = rank_candidates(need, candidates, now, top=TOP)
+    # Certificates count through their expiry date in the hospital's zone (as in the gaps).
+    ranking = rank_candidates(need, candidates, now, top=TOP, time_zone=get_settings().timezone)
     data: dict[str, Any] = {
         "candidates": _ranked_json(ranking),
         "qualified": ranking.qualified,

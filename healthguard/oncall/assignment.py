@@ -14,9 +14,11 @@ last assigned), calls ``rank_candidates(need, candidates, now)`` and assigns
 3. near the patient: on shift on the patient's ward, or the patient's ward is their home
    ward, or they cover it, or they are on a hospital-wide shift (``shift_ward_id`` None: the
    rapid-response team, float nurses);
-4. the skills the priority needs, valid on the day of ``now`` (in ``now``'s time zone: pass
-   ``now`` in the hospital's zone to use the local date). A certification is valid up to and
-   including its expiry date; an expired one does not count.
+4. the skills the priority needs, valid at ``now``: a certification counts through the end
+   of its expiry date in the hospital's time zone (``time_zone``; without it, ``now``'s own
+   zone) and not from 00:00 on the next day, the one rule of
+   ``healthguard.oncall.certificates`` that the coverage gaps use too; an expired one does
+   not count.
 
 The skills table (data, ``REQUIREMENTS``):
 
@@ -57,12 +59,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from functools import cached_property
 
 from healthguard.incidents.priority import PRIORITIES, validate_priority
 from healthguard.models.staff import Availability, Skill, StaffRole
+from healthguard.oncall.certificates import certificate_valid_on, local_date
 from healthguard.oncall.escalation import FALLBACK_CHAIN, Target
 
 __all__ = [
@@ -265,14 +268,16 @@ def rank_candidates(
     top: int | None = 3,
     requirements: Mapping[str, Requirement] = REQUIREMENTS,
     weights: AssignmentWeights = DEFAULT_WEIGHTS,
+    time_zone: str | tzinfo | None = None,
 ) -> Ranking:
-    """Rank who can take ``need`` now (``top`` None: every qualified candidate)."""
+    """Rank who can take ``need`` now (``top`` None: every qualified candidate).
+    ``time_zone``: the hospital's, for the certificates' expiry dates (None: ``now``'s)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     if top is not None and top < 1:
         raise ValueError("top must be 1 or more (or None for everyone)")
     requirement = requirements[need.priority]
-    today = now.date()
+    today = now.date() if time_zone is None else local_date(now, time_zone)
     ward = need.ward_id
     roles = requirement.roles
     all_of, any_of = requirement.all_of, requirement.any_of
@@ -412,11 +417,10 @@ def _skill(name: str) -> str:
 
 
 def _valid(skills: Mapping[str, date | None], name: str, today: date) -> bool:
-    """Held, and valid up to and including its expiry date."""
+    """Held, and valid on the hospital's local date ``today`` (through its expiry date)."""
     if name not in skills:
         return False
-    expires = skills[name]
-    return expires is None or expires >= today
+    return certificate_valid_on(skills[name], today)
 
 
 def _holds(

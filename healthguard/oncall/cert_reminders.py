@@ -8,7 +8,9 @@ it. Runs may be repeated, late or missed: the plan depends only on ``today`` and
 sent.
 
 **Stages** of a certificate, from its days left ``d`` (``expires_on - today``; a certificate
-is valid up to and including its expiry date, as in ``healthguard.oncall.assignment``):
+is valid through the end of its expiry date in the hospital's time zone and stops counting at
+00:00 on the next day: the one rule of ``healthguard.oncall.certificates``, which the
+assignment and the coverage gaps use too, so "expires today" still counts today):
 
 =========================  ================  ===========================================
 days left                  stage             who is told
@@ -53,6 +55,7 @@ from enum import StrEnum
 
 from healthguard.models.staff import Skill
 from healthguard.oncall.assignment import REQUIREMENTS
+from healthguard.oncall.certificates import certificate_valid_on
 
 __all__ = [
     "CHARGE_NURSE_STAGES",
@@ -131,7 +134,10 @@ class Reminder:
     @property
     def counts_for_assignment(self) -> bool:
         """Whether the certificate still counts for the automatic assignment today."""
-        return self.days_left >= 0
+        expires_on = self.certificate.expires_on
+        if expires_on is None:
+            return True
+        return certificate_valid_on(expires_on, expires_on - timedelta(days=self.days_left))
 
     @property
     def shared_title(self) -> str:
@@ -265,7 +271,7 @@ def _texts(cert: Certificate, audience: Audience, days_left: int) -> tuple[str, 
         title = f"{whose} {skill} certificate expires {_when(days_left)} ({on})"
         first = f"{whose} {skill} certification expires on {on} ({_when(days_left)})."
         after = (cert.expires_on + timedelta(days=1)).isoformat()
-        condition = f"Unless it is renewed, from {after}"
+        condition = f"Unless it is renewed, from 00:00 on {after}"
     consequence = (
         f"{condition}, {who_is} {effect}."
         if effect

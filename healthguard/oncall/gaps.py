@@ -7,8 +7,10 @@ calls ``find_gaps(requirements, spans, skills, start, end)``.
 A ``CoverageRequirement`` says "ward W needs at least N people of role R on call, each
 holding skill S" (the skill is optional). Over the window, a person counts for it while they
 are on call in a schedule of that ward and role and, when a skill is asked for, while their
-certification is valid. A certification stops counting at 00:00 in the ward's time zone on
-its ``expires_on`` date (a BLS that expires on 3 Dec does not cover the night of 3 Dec); no
+certification is valid. A certification counts through the end of its ``expires_on`` date
+and stops at 00:00 on the next day in the requirement's time zone (the hospital's), the one
+rule of ``healthguard.oncall.certificates.valid_until`` that the assignment uses too (a BLS
+that expires on 3 Dec covers the evening of 3 Dec, not the night after 00:00 on 4 Dec); no
 date means it does not expire; of several records of one skill the latest expiry wins.
 Skill names match ignoring case ("ACLS" and "acls"). Roles match exactly (a charge nurse is
 not counted as a nurse: give a second requirement if that is wanted).
@@ -29,14 +31,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Protocol
 
+from healthguard.oncall.certificates import valid_until as certificate_valid_until
 from healthguard.oncall.rotations import (
     OnCallSpan,
     check_window,
     describe_period,
-    local_to_utc,
     role_words,
     zone_from_name,
 )
@@ -157,9 +159,9 @@ def _gaps_of(
         if valid_until is not None:
             if span.staff_id not in valid_until:
                 continue
-            expiry = valid_until[span.staff_id]
-            if expiry is not None:
-                b = min(b, local_to_utc(datetime.combine(expiry, time(0)), zone))
+            stops = certificate_valid_until(valid_until[span.staff_id], zone)
+            if stops is not None:
+                b = min(b, stops)
         if b > a:
             events += [(a, 1, span.staff_id), (b, -1, span.staff_id)]
     events.sort(key=lambda e: (e[0], e[1]))  # at one instant, goings-off before comings-on

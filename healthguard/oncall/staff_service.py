@@ -4,7 +4,9 @@ may set whose availability, and shift swaps (request, approve, decline, cancel).
 One service function per action; the API and the UI call the same ones. Swaps follow
 ``healthguard.oncall.swaps`` (pure): the request is checked against the rota as it is when
 asked for and again when approved; an approval writes the swap's overrides on the schedule
-and re-derives its shifts in the same transaction. Every change is audited.
+and re-derives its shifts in the same transaction. Too little rest between two shifts
+(``settings.swap_min_rest_hours``) is a warning when asked for (``swap_warnings``, and in
+the audit) and a refusal (409) at approval. Every change is audited.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from healthguard.models import (
 )
 from healthguard.oncall import swaps
 from healthguard.oncall.availability import effective_status
+from healthguard.oncall.certificates import certificate_valid_on
 from healthguard.oncall.roster import (
     Conflict,
     Forbidden,
@@ -51,6 +54,7 @@ from healthguard.oncall.schedule_json import Problem
 from healthguard.security.accounts import Origin
 from healthguard.security.permissions import Principal
 from healthguard.security.scope import ward_scope
+from healthguard.settings import get_settings
 
 EXPIRING_DAYS = 30  # a certification expiring within this many days is flagged
 NEXT_SHIFTS = 10
@@ -99,9 +103,11 @@ class StaffDetail:
 
 
 def skill_status(expires_on: date | None, today: date) -> str:
+    """valid, expiring (within ``EXPIRING_DAYS``) or expired on the hospital's local date
+    ``today`` (a certificate counts through its expiry date: ``oncall.certificates``)."""
     if expires_on is None:
         return "valid"
-    if expires_on < today:
+    if not certificate_valid_on(expires_on, today):
         return "expired"
     if expires_on <= today + timedelta(days=EXPIRING_DAYS):
         return "expiring"
@@ -409,6 +415,7 @@ def request_swap(
         spans=_spans_of(session, people, periods),
         now=now,
         names=_names(session, people),
+        min_rest=min_rest(),
     )
     if isinstance(outcome, swaps.SwapRefusal):
         raise _refused(outcome)
@@ -434,9 +441,32 @@ def request_swap(
         record_id=row.id,
         now=now,
         origin=origin,
-        details={"swap": swap_json(row)},
+        details={"swap": swap_json(row), "warnings": list(outcome.warnings)},
     )
     return row
+
+
+def min_rest() -> timedelta:
+    """The minimum rest between two shifts of one person (``settings.swap_min_rest_hours``)."""
+    return timedelta(hours=get_settings().swap_min_rest_hours)
+
+
+def swap_warnings(session: Session, row: SwapRequest) -> list[str]:
+    """What a charge nurse should know before approving a requested swap: too little rest
+    between two shifts of someone, on the rota as it is now (the approval refuses it while
+    it stays so). Empty for a decided swap."""
+    if row.status != swaps.SwapStatus.REQUESTED.value:
+        return []
+    schedule = get_schedule(session, row.schedule_id)
+    pure = _pure_swap(row, schedule.time_zone, schedule.ward_id)
+    people = {row.requester_staff_id, row.colleague_staff_id}
+    periods = [pure.giving, *([pure.taking] if pure.taking else [])]
+    return swaps.rest_problems(
+        pure,
+        _spans_of(session, people, periods),
+        min_rest=min_rest(),
+        names=_names(session, people),
+    )
 
 
 def _locked_swap(session: Session, swap_id: uuid.UUID) -> SwapRequest:
@@ -484,6 +514,7 @@ def approve_swap(
         spans=_spans_of(session, people, periods),
         now=now,
         names=_names(session, people),
+        min_rest=min_rest(),
     )
     if isinstance(outcome, swaps.SwapRefusal):
         raise _refused(outcome)

@@ -30,8 +30,19 @@ the site nurse practitioner), and not for a swap they are part of. An approval r
 REPLACE overrides (one for a give-away): the colleague replaces the requester for
 ``giving``, the requester replaces the colleague for ``taking``.
 
-Not checked here: rest time between shifts and working-time limits; the colleague's consent
-(the service asks the colleague before it creates the request).
+**Rest between shifts** (``rest_problems``): after the swap, each person must have at least
+``min_rest`` (``settings.swap_min_rest_hours``, default 11 h as in the EU Working Time
+Directive) between the shift they take on and any other shift of theirs, in any schedule whose
+spans were passed in, counting the shift they hand on as no longer theirs. The rest is real
+elapsed time (a night across a clock change rests an hour more or less than the wall clock
+says); a shift that directly continues another is 0 h rest (a double shift). The reasons are
+sentences a charge nurse reads: "Ana would work 19:00-07:00 on 3 Dec after 07:00-19:00 on
+3 Dec: 0 h rest, needs 11 h". A request with too little rest is accepted with these warnings
+(``SwapRequest.warnings``: the nurse may still arrange something); its **approval is
+refused** (``TOO_LITTLE_REST``, 409) while the rota says so.
+
+Not checked here: weekly working-time limits; the colleague's consent (the service asks the
+colleague before it creates the request).
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from healthguard.oncall.rotations import (
@@ -70,6 +81,7 @@ class SwapRefusalCode(StrEnum):
     STARTED = "started"  # the shift has already started
     FORBIDDEN = "forbidden"  # this person may not do this
     NOT_PENDING = "not_pending"  # already approved, declined or cancelled
+    TOO_LITTLE_REST = "too_little_rest"  # less than the minimum rest between two shifts
 
 
 HTTP_STATUS: dict[SwapRefusalCode, int] = {
@@ -79,7 +91,12 @@ HTTP_STATUS: dict[SwapRefusalCode, int] = {
     SwapRefusalCode.STARTED: 409,
     SwapRefusalCode.FORBIDDEN: 403,
     SwapRefusalCode.NOT_PENDING: 409,
+    SwapRefusalCode.TOO_LITTLE_REST: 409,
 }
+
+#: The minimum rest between two shifts of one person when none is given (EU Working Time
+#: Directive, article 3: 11 consecutive hours per 24 hours).
+DEFAULT_MIN_REST = timedelta(hours=11)
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,8 @@ class SwapRequest:
     decided_by: uuid.UUID | None = None  # the charge nurse (approve, decline) or requester
     decided_at: datetime | None = None
     reason: str | None = None  # why it was declined
+    # Said when asked for, not stored: too little rest between shifts (approval refuses it).
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_give_away(self) -> bool:
@@ -147,8 +166,11 @@ def request_swap(
     spans: Iterable[OnCallSpan],
     now: datetime,
     names: Mapping[uuid.UUID, str] | None = None,
+    min_rest: timedelta = DEFAULT_MIN_REST,
 ) -> SwapRequest | SwapRefusal:
-    """A new swap request, or why it cannot be asked for (``names``: for the messages)."""
+    """A new swap request, or why it cannot be asked for (``names``: for the messages). Too
+    little rest between shifts is not a refusal here: the request carries it in
+    ``warnings`` (the approval refuses it while the rota still says so)."""
     require_aware(now, "now")
     swap = SwapRequest(
         id=swap_id,
@@ -161,8 +183,12 @@ def request_swap(
         taking=taking,
         requested_at=now,
     )
-    refusal = check_swap(swap, spans, now=now, names=names)
-    return refusal if refusal is not None else swap
+    span_list = list(spans)
+    refusal = check_swap(swap, span_list, now=now, names=names)
+    if refusal is not None:
+        return refusal
+    warnings = rest_problems(swap, span_list, min_rest=min_rest, names=names)
+    return replace(swap, warnings=tuple(warnings))
 
 
 def approve_swap(
@@ -174,15 +200,24 @@ def approve_swap(
     spans: Iterable[OnCallSpan],
     now: datetime,
     names: Mapping[uuid.UUID, str] | None = None,
+    min_rest: timedelta = DEFAULT_MIN_REST,
 ) -> ApprovedSwap | SwapRefusal:
-    """Approve: the swap checked again against the rota as it is now, and its overrides."""
+    """Approve: the swap checked again against the rota as it is now (overlaps, and at least
+    ``min_rest`` between two shifts of each person), and its overrides."""
     require_aware(now, "now")
+    span_list = list(spans)
     refusal = _pending(swap, "approve") or _charge_nurse(
         swap, approver, approver_role, approver_wards, "approve"
     )
-    refusal = refusal or check_swap(swap, spans, now=now, names=names)
+    refusal = refusal or check_swap(swap, span_list, now=now, names=names)
     if refusal is not None:
         return refusal
+    rest = rest_problems(swap, span_list, min_rest=min_rest, names=names)
+    if rest:
+        return SwapRefusal(
+            SwapRefusalCode.TOO_LITTLE_REST,
+            f"Cannot approve: {'; '.join(rest)}.",
+        )
     note = f"shift swap {swap.id} approved by {approver}"
     overrides = [
         Override(
@@ -372,3 +407,104 @@ def _clash(spans: list[OnCallSpan], person: uuid.UUID, taken_on: ShiftPeriod) ->
         if span.staff_id == person and span.overlaps(taken_on.start, taken_on.end):
             return span
     return None
+
+
+# --- rest between shifts ----------------------------------------------------------------------
+
+
+def rest_problems(
+    swap: SwapRequest,
+    spans: Iterable[OnCallSpan],
+    *,
+    min_rest: timedelta = DEFAULT_MIN_REST,
+    names: Mapping[uuid.UUID, str] | None = None,
+) -> list[str]:
+    """Every place where, after the swap, someone would have less than ``min_rest`` between
+    the shift they take on and another shift of theirs, as sentences ("Ana would work
+    19:00-07:00 on 3 Dec after 07:00-19:00 on 3 Dec: 0 h rest, needs 11 h"); empty when
+    there is none. ``spans``: everyone's on-call spans around the swap as the rota is now."""
+    if min_rest < timedelta(0):
+        raise ValueError("min_rest: zero or more")
+    zone = zone_from_name(swap.time_zone)
+    span_list = list(spans)
+    asking = (names or {}).get(swap.requester) or "the nurse asking"
+    colleague = (names or {}).get(swap.colleague) or "the colleague"
+    problems: list[str] = []
+    for person, who, taken_on, handed_on in (
+        (swap.colleague, colleague, swap.giving, swap.taking),
+        (swap.requester, asking, swap.taking, swap.giving),
+    ):
+        if taken_on is None:
+            continue
+        others = _work_blocks(span_list, person, handed_on, taken_on)
+        for start, end in others:
+            if end <= taken_on.start:
+                earlier, later = (start, end), (taken_on.start, taken_on.end)
+                rest = taken_on.start - end
+            elif start >= taken_on.end:
+                earlier, later = (taken_on.start, taken_on.end), (start, end)
+                rest = start - taken_on.end
+            else:  # an overlap: check_swap refuses it
+                continue
+            if rest < min_rest:
+                problems.append(
+                    f"{who} would work {_shift_words(*later, zone)} after "
+                    f"{_shift_words(*earlier, zone)}: {_hours(rest)} rest, needs "
+                    f"{_hours(min_rest)}"
+                )
+    return problems
+
+
+def _work_blocks(
+    spans: list[OnCallSpan],
+    person: uuid.UUID,
+    handed_on: ShiftPeriod | None,
+    taken_on: ShiftPeriod,
+) -> list[tuple[datetime, datetime]]:
+    """The person's on-call time after the swap, apart from the shift they take on: their
+    spans without the period they hand on, joined where they touch or overlap."""
+    pieces: list[tuple[datetime, datetime]] = []
+    for span in spans:
+        if span.staff_id != person:
+            continue
+        parts = [(span.start, span.end)]
+        if handed_on is not None:
+            parts = _minus(parts[0], (handed_on.start, handed_on.end))
+        pieces += parts
+    # The shift taken on itself (when the rota already shows part of it) is not "another".
+    pieces = [p for q in pieces for p in _minus(q, (taken_on.start, taken_on.end))]
+    pieces.sort()
+    blocks: list[tuple[datetime, datetime]] = []
+    for start, end in pieces:
+        if blocks and start <= blocks[-1][1]:
+            blocks[-1] = (blocks[-1][0], max(blocks[-1][1], end))
+        else:
+            blocks.append((start, end))
+    return blocks
+
+
+def _minus(
+    piece: tuple[datetime, datetime], cut: tuple[datetime, datetime]
+) -> list[tuple[datetime, datetime]]:
+    (a, b), (c, d) = piece, cut
+    if d <= a or b <= c:
+        return [piece]
+    return [p for p in ((a, c), (d, b)) if p[0] < p[1]]
+
+
+def _shift_words(start: datetime, end: datetime, zone: tzinfo) -> str:
+    """ "19:00-07:00 on 3 Dec" (the day it starts, local time; the zone abbreviations when
+    the clocks change during it); a stretch of over a day as ``describe_period`` says it."""
+    if end - start > timedelta(hours=24):
+        return describe_period(start, end, zone)
+    s, e = start.astimezone(zone), end.astimezone(zone)
+    since, until = f"{s:%H:%M}", f"{e:%H:%M}"
+    if s.utcoffset() != e.utcoffset():
+        since, until = f"{since} {s.tzname()}", f"{until} {e.tzname()}"
+    return f"{since}-{until} on {s.day} {s:%b}"
+
+
+def _hours(span: timedelta) -> str:
+    minutes = max(0, int(span.total_seconds() // 60))
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h" if rest == 0 else f"{hours} h {rest:02d} min"

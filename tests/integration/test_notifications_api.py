@@ -8,6 +8,8 @@ and audit records."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import os
 import re
@@ -42,9 +44,9 @@ from healthguard.db import session_scope
 from healthguard.incidents.timeline import read_timeline
 from healthguard.models import Incident, Patient, Staff, User, Ward
 from healthguard.models.oncall import PushSubscription, UsedAnswerToken
-from healthguard.notify import tokens
+from healthguard.notify import reply_codes, tokens
 from healthguard.notify.channels.webpush import generate_vapid_keys
-from healthguard.notify.delivery import answer_link_secret, answer_links, incident_short_code
+from healthguard.notify.delivery import answer_link_secret, answer_links
 from healthguard.patients.phi import display_names
 from healthguard.settings import get_settings
 
@@ -487,7 +489,7 @@ def test_an_sms_reply_with_a_code_acknowledges_the_right_incident(api: Api) -> N
     second = card("SMS: second", bed="B6")
     notify(nurse, first)
     notify(nurse, second)
-    code = incident_short_code(uuid.UUID(first))
+    code = reply_codes.allocate(nurse.staff_id, uuid.UUID(first))  # the nurse's own code
 
     response = api.sms(nurse.e164, f"1 {code}")
 
@@ -512,7 +514,7 @@ def test_an_sms_2_with_two_open_alarms_asks_which_code(api: Api) -> None:
     assert response.status_code == 200
     reply = response.json()["reply"]
     for incident in (first, second):
-        assert incident_short_code(uuid.UUID(incident)) in reply
+        assert reply_codes.allocate(nurse.staff_id, uuid.UUID(incident)) in reply
         assert incident_row(incident).escalation_step == 0
     assert "add the code" in reply and reply.endswith("Nothing was changed.")
     audit = audit_rows_after(mark)
@@ -551,15 +553,81 @@ def test_unknown_numbers_and_garbage_answer_200_with_help_and_change_nothing(
 
 
 def test_sms_inbound_needs_the_scope_and_names_bad_fields(api: Api) -> None:
+    """No key, a key without the scope and a person's token get one and the same 404 (the
+    route is public so that Twilio can call it with a signature instead; which check
+    failed is never told)."""
     nurse = api.person()
-    assert_error(api.sms(nurse.e164, "1", key={}), 401, "unauthorized")
-    refused = assert_error(api.sms(nurse.e164, "1", key=api.other_key), 403, "forbidden")
+    refusals = [api.sms(nurse.e164, "1", key=key) for key in ({}, api.other_key, nurse.headers)]
+    assert {(r.status_code, r.text) for r in refusals} == {
+        (refusals[0].status_code, refusals[0].text)
+    }
+    refused = assert_error(refusals[0], 404, "not_found")
     assert "notify:sms_inbound" in refused["message"]
-    assert_error(api.sms(nurse.e164, "1", key=nurse.headers), 403, "forbidden")
     missing = api.client.post(
         "/api/v1/notifications/sms-inbound", json={"text": "1"}, headers=api.sms_key
     )
     assert [f["field"] for f in assert_error(missing, 422, "invalid_request")["fields"]] == ["from"]
+
+
+TWILIO_TOKEN = "twilio-auth-token-for-tests-4567"
+PUBLIC_URL = "https://healthguard.hospital.example/"  # a trailing slash is fine
+SMS_INBOUND = "/api/v1/notifications/sms-inbound"
+
+
+def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
+    """The documented algorithm, independently of the product's module."""
+    signed = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def test_a_twilio_signed_sms_reply_acknowledges_and_is_answered_in_twiml(api: Api) -> None:
+    """Twilio posts the reply as a form, signed for the public URL; the answer is TwiML.
+    A tampered body is refused like a missing key (404) and changes nothing."""
+    nurse = api.person()
+    incident = card("SMS: Twilio reply", bed="B3")
+    notify(nurse, incident)
+    code = reply_codes.allocate(nurse.staff_id, uuid.UUID(incident))
+    params = {
+        "AccountSid": "AC0123456789abcdef0123456789abcdef",
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "From": nurse.e164,
+        "To": "+447700900000",
+        "Body": f"1 {code}",
+    }
+    good = twilio_signature(
+        TWILIO_TOKEN, "https://healthguard.hospital.example" + SMS_INBOUND, params
+    )
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    mark = last_audit_id()
+    with env_override(
+        HEALTHGUARD_TWILIO_AUTH_TOKEN=TWILIO_TOKEN, HEALTHGUARD_PUBLIC_URL=PUBLIC_URL
+    ):
+        tampered = api.client.post(
+            SMS_INBOUND,
+            data={**params, "Body": f"3 {code}"},  # decline instead of acknowledge
+            headers={**form, "X-Twilio-Signature": good},
+        )
+        assert incident_row(incident).status == "triggered"
+        response = api.client.post(
+            SMS_INBOUND, data=params, headers={**form, "X-Twilio-Signature": good}
+        )
+
+    assert_error(tampered, 404, "not_found")
+    refusals = [r for r in audit_rows_after(mark) if r.action == "access.denied"]
+    assert [(r.record_id, r.details["signature"]) for r in refusals] == [
+        (f"POST {SMS_INBOUND}", "invalid")
+    ]
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/xml")
+    reply = re.fullmatch(
+        r'<\?xml version="1.0" encoding="UTF-8"\?><Response><Message>(.*)</Message></Response>',
+        response.text,
+    )
+    assert reply is not None, response.text
+    assert reply.group(1).startswith(f"Acknowledged: {code} (P2 CARD bed B3)")
+    assert incident_row(incident).acknowledged_by == nurse.username
+    assert answered_vias(incident) == [(nurse.username, "sms", "done")]
 
 
 def test_the_sms_scope_can_be_given_to_an_integration_key(api: Api) -> None:

@@ -23,7 +23,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,11 +44,12 @@ import workers.notify
 from healthguard.db import get_engine, session_scope
 from healthguard.incidents.service import open_incident
 from healthguard.models import Incident, IncidentEvent
-from healthguard.models.notifications import Notification
+from healthguard.models.notifications import Channel, Notification
 from healthguard.models.oncall import PushSubscription
 from healthguard.models.staff import Staff
+from healthguard.notify import digests
 from healthguard.notify.channels.registry import build_channels, config_from_settings
-from healthguard.notify.channels.sms import RecordingSmsProvider
+from healthguard.notify.channels.sms import RecordingSmsProvider, SmsProviderError
 from healthguard.notify.channels.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -63,6 +64,7 @@ from healthguard.notify.delivery import (
 )
 from healthguard.notify.retry import RetryPolicy
 from healthguard.notify.service import Recipient, alerts_queue_name, notify_people
+from healthguard.notify.throttle import DEFAULT_LIMITS, ThrottleLimit
 from healthguard.notify.tokens import AnswerAction, VerifiedToken, verify
 from healthguard.realtime.events import ChangeEvent
 from healthguard.runtime.embedded import wait_until
@@ -612,13 +614,16 @@ def test_a_flapping_p3_source_is_throttled_and_a_p0_never_is(
     h.drain(lambda: all(none_queued(i)() for i in low_ids))
 
     sms_rows = [r for i in low_ids for r in rows_of(i) if r.channel == "sms"]
-    assert sorted(r.status for r in sms_rows) == ["cancelled"] * 3 + ["sent"] * 5
+    # Nothing accepted is lost: the 3 over the limit are held for the digest, not cancelled.
+    assert sorted(r.status for r in sms_rows) == ["sent"] * 5 + ["throttled"] * 3
     assert len(h.sms.sent) == 5  # the SMS limit: 5 per 10 min
     assert all(r.status == "sent" for i in low_ids for r in rows_of(i) if r.channel == "in_app")
+    held = [r for r in sms_rows if r.status == "throttled"]
+    assert all(r.due_at is not None and r.error.startswith("Throttled: SMS") for r in held)  # type: ignore[union-attr]
     throttled = [m for i in low_ids for m in messages(i) if "throttled" in m]
     assert len(throttled) == 3
-    assert throttled[0].startswith("SMS to Nurse Flap not sent: SMS throttled for P3")
-    assert "in-app only" in throttled[0]
+    assert throttled[0].startswith("SMS to Nurse Flap held: SMS throttled for P3")
+    assert "held for a digest at" in throttled[0]
 
     # A P0 to the same person, whose SMS window is full, is sent every time.
     with session_scope() as session:
@@ -629,6 +634,126 @@ def test_a_flapping_p3_source_is_throttled_and_a_p0_never_is(
     h.drain(lambda: all(none_queued(i)() for i in high_ids))
     assert all(r.status == "sent" for i in high_ids for r in rows_of(i))
     assert len(h.sms.sent) == 8
+
+
+@pytest.mark.parametrize("job_lost", [False, True], ids=["scheduled", "lost-then-swept"])
+def test_throttled_messages_go_out_as_one_digest_when_the_window_ends(
+    harness: Callable[..., Harness], job_lost: bool
+) -> None:
+    """The digest job fires through rq-scheduler when the window ends; or, when that job was
+    lost (a restarted scheduler), the sweep of overdue held messages sends it."""
+    h = harness()
+    # A short SMS window (2 per 8 s) so the digest is due within the test.
+    window = timedelta(seconds=8)
+    context = workers.notify.delivery_context()
+    limits = {**DEFAULT_LIMITS, Channel.SMS: ThrottleLimit(2, window)}
+    workers.notify.use_context(replace(context, limits=limits))
+    sms_now = [{"channel": "in_app", "delay_seconds": 0}, {"channel": "sms", "delay_seconds": 0}]
+    with session_scope() as session:
+        phone = "+44 7700 900132" if job_lost else "+44 7700 900131"
+        nurse = make_staff(session, "Nurse Digest", {"low": sms_now}, phone=phone)
+        incidents = [make_incident(session, "P3", f"B{n + 1}") for n in range(5)]
+        staff_id, ids = nurse.id, [i.id for i in incidents]
+    for n, incident_id in enumerate(ids):
+        notify(staff_id, incident_id, f"digest-{n}")
+    h.drain(lambda: all(none_queued(i)() for i in ids))
+    assert len(h.sms.sent) == 2
+    held = [
+        i for i in ids if any(r.channel == "sms" and r.status == "throttled" for r in rows_of(i))
+    ]
+    assert len(held) == 3
+    # One held incident is acknowledged before the window ends: the digest skips it.
+    acked = held[0]
+    with session_scope() as session:
+        session.execute(
+            sa.update(Incident)
+            .where(col(Incident.id) == acked)
+            .values(status="acknowledged", acknowledged_at=datetime.now(UTC))
+        )
+
+    def digest_sent() -> bool:
+        return any("digest sent" in m for m in messages(held[1]))
+
+    if job_lost:
+        scheduler = Scheduler(queue_name=alerts_queue_name(), connection=h.conn)
+        jobs = [j for j in scheduler.get_jobs() if j.id.startswith("notify-digest-")]
+        assert jobs  # the digest was scheduled for the end of the window
+        for job in jobs:
+            scheduler.cancel(job)
+
+        def swept() -> bool:
+            workers.notify.sweep_due(grace_seconds=0)
+            return digest_sent()
+
+        h.drain(swept, timeout=WAIT + window.total_seconds())
+    else:
+        h.drain(digest_sent, timeout=WAIT + window.total_seconds())
+    assert len(h.sms.sent) == 3  # 2 sent at once, then one digest
+    digest = h.sms.sent[-1].text
+    assert digest.startswith("2 more alarms while you were throttled: P3 bed B")
+    assert "(1 skipped)" in digest
+    assert "Secondary alarm" in digest
+    statuses = {i: [r.status for r in rows_of(i) if r.channel == "sms"] for i in held}
+    assert statuses == {held[0]: ["cancelled"], held[1]: ["sent"], held[2]: ["sent"]}
+    assert "SMS to Nurse Digest not sent in the digest: the incident was acknowledged" in (
+        messages(acked)
+    )
+    for incident_id in held[1:]:
+        assert (
+            "SMS digest sent to Nurse Digest: 2 more alarms while you were throttled"
+            in messages(incident_id)
+        )
+
+    # Idempotent: the job run twice more (and the sweep) sends nothing more.
+    queue = Queue(alerts_queue_name(), connection=h.conn)
+    for _ in range(2):
+        queue.enqueue(workers.notify.send_digest, str(staff_id), "sms", 1)
+    workers.notify.sweep_due(grace_seconds=0)
+    h.drain(lambda: queue.count == 0)
+    assert len(h.sms.sent) == 3
+
+
+def test_a_failed_digest_is_tried_again_and_nothing_is_lost(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness()
+    monkeypatch.setattr(digests, "DIGEST_RETRY_SECONDS", 1.0)
+    window = timedelta(seconds=4)
+    context = workers.notify.delivery_context()
+    limits = {**DEFAULT_LIMITS, Channel.SMS: ThrottleLimit(1, window)}
+    workers.notify.use_context(replace(context, limits=limits))
+    sms_now = [{"channel": "in_app", "delay_seconds": 0}, {"channel": "sms", "delay_seconds": 0}]
+    with session_scope() as session:
+        nurse = make_staff(session, "Nurse Retry", {"low": sms_now}, phone="+44 7700 900133")
+        incidents = [make_incident(session, "P4", f"B{n + 1}") for n in range(3)]
+        staff_id, ids = nurse.id, [i.id for i in incidents]
+    for n, incident_id in enumerate(ids):
+        notify(staff_id, incident_id, f"retry-{n}")
+    h.drain(lambda: all(none_queued(i)() for i in ids))
+    assert len(h.sms.sent) == 1
+    held = [i for i in ids if any(r.status == "throttled" for r in rows_of(i))]
+    assert len(held) == 2
+
+    h.sms.failure = SmsProviderError("provider busy", retryable=True)
+    h.drain(
+        lambda: any("digest to Nurse Retry failed" in m for m in messages(held[0])),
+        timeout=WAIT + window.total_seconds(),
+    )
+    failed = next(m for m in messages(held[0]) if "digest to Nurse Retry failed" in m)
+    assert failed.startswith("SMS digest to Nurse Retry failed: ")
+    assert "trying again at" in failed
+    assert all(
+        r.status == "throttled" and "Digest failed" in (r.error or "")
+        for i in held
+        for r in rows_of(i)
+        if r.channel == "sms"
+    )  # still held: nothing lost
+
+    h.sms.failure = None
+    h.drain(lambda: any("digest sent" in m for m in messages(held[0])))
+    assert len(h.sms.sent) == 2
+    assert h.sms.sent[-1].text.startswith("2 more alarms while you were throttled: P4")
+    assert all(r.status == "sent" for i in held for r in rows_of(i) if r.channel == "sms")
 
 
 def test_no_contact_method_means_in_app_only(harness: Callable[..., Harness]) -> None:

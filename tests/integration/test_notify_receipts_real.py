@@ -6,7 +6,10 @@
   delivered (timeline, live update, a duplicate is idempotent), undelivered with a retryable
   code (the next SMS attempt is inserted and sent by the worker), failed with a permanent
   code (falls back to the pager, which the worker pages); unknown ids 404 and are logged,
-  bad bodies 422 naming the field, keys without the scope 403;
+  bad bodies 422 naming the field, no key or a key without the scope the fixed 404 of a
+  refused caller; Twilio's ``X-Twilio-Signature`` (signed for the public URL) instead of a
+  key: a valid one is recorded, a tampered parameter, the wrong URL or token and a missing
+  signature are refused alike (audited, logged, counted) and record nothing;
 - WCTP: a page sent through a local WCTP 1.3 gateway (an HTTP server on 127.0.0.1) asks for
   delivery notification; the gateway's ``wctp-StatusInfo`` built from the page it received
   comes back at ``POST /api/v1/notifications/wctp?key=...`` and is answered with a
@@ -19,6 +22,9 @@ Retry delays are short (an injected policy); every wait is bounded (``wait_until
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import uuid
 import xml.etree.ElementTree as ET
@@ -52,6 +58,7 @@ from testsupport import env_override
 
 import workers.notify
 from healthguard.api import build_api
+from healthguard.api.sms_auth import REFUSED
 from healthguard.db import session_scope
 from healthguard.models.notifications import Notification
 from healthguard.notify.channels.registry import build_channels, config_from_settings
@@ -358,11 +365,98 @@ def test_sms_status_refuses_unknown_ids_bad_bodies_and_wrong_keys(
     )
     assert assert_error(not_json, 422, "invalid_request")["fields"][0]["field"] == "body"
 
-    assert_error(
-        rig.sms_status(key={}, MessageSid="SM1", MessageStatus="sent"), 401, "unauthorized"
-    )
+    # No key, or a key without the scope: the one fixed 404 of a refused caller (public
+    # route, so that Twilio can call it with a signature instead), not the unknown-id 404.
+    anonymous = rig.sms_status(key={}, MessageSid="SM1", MessageStatus="sent")
     refused = rig.sms_status(key=rig.other_key, MessageSid="SM1", MessageStatus="sent")
-    assert "notify:sms_inbound" in assert_error(refused, 403, "forbidden")["message"]
+    assert (anonymous.status_code, anonymous.text) == (refused.status_code, refused.text)
+    message = assert_error(refused, 404, "not_found")["message"]
+    assert "notify:sms_inbound" in message and "Nothing was recorded" not in message
+
+
+# --- Twilio signatures (X-Twilio-Signature instead of an integration key) ----------------------
+
+TWILIO_TOKEN = "twilio-auth-token-for-tests-0123"
+PUBLIC_URL = "https://healthguard.hospital.example"
+
+
+def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
+    """The documented algorithm, written out independently of the product's module:
+    base64(HMAC-SHA1(auth token, URL + each POST parameter's name and value, by name))."""
+    signed = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(
+        hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()
+    ).decode()
+
+
+def refused_count(route: str) -> float:
+    return REFUSED.labels(route=route)._value.get()
+
+
+def test_a_twilio_signed_status_callback_is_recorded_and_forgeries_are_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    staff_id, incident_id = person_and_incident(
+        "Nurse Twilio", [{"channel": "sms", "delay_seconds": 0}], phone="+44 7700 900311"
+    )
+    notify(staff_id, incident_id)
+    rig.drain(lambda: len(rig.sms.sent) == 1)
+    sid = rig.sms.sent[0].message_id
+    params = {
+        "AccountSid": "AC0123456789abcdef0123456789abcdef",
+        "MessageSid": sid,
+        "MessageStatus": "delivered",
+        "To": "+447700900311",
+    }
+    public = PUBLIC_URL + SMS_STATUS
+    good = twilio_signature(TWILIO_TOKEN, public, params)
+
+    def post(fields: dict[str, str], signature: str | None) -> httpx.Response:
+        headers = dict(FORM) | ({"X-Twilio-Signature": signature} if signature else {})
+        return rig.client.post(SMS_STATUS, data=fields, headers=headers)
+
+    before, audit_from = refused_count("sms_status"), last_audit_id()
+    with (
+        env_override(HEALTHGUARD_TWILIO_AUTH_TOKEN=TWILIO_TOKEN, HEALTHGUARD_PUBLIC_URL=PUBLIC_URL),
+        caplog.at_level(logging.WARNING, logger="healthguard.api.sms_auth"),
+    ):
+        refusals = [
+            # a parameter changed after signing (a failure report turned into delivered...)
+            post({**params, "To": "+447700900399"}, good),
+            # signed for the URL the app sees behind the proxy, not the public one Twilio used
+            post(params, twilio_signature(TWILIO_TOKEN, f"http://testserver{SMS_STATUS}", params)),
+            # signed with another account's token
+            post(params, twilio_signature("another-account-token-0000000000", public, params)),
+            post(params, None),  # no signature, no key
+        ]
+        assert row(incident_id, "sms").status == "sent"  # nothing recorded
+        accepted = post(params, good)
+
+    bodies = {(r.status_code, r.text) for r in refusals}
+    assert len(bodies) == 1, bodies  # the same answer, whatever was wrong
+    assert "notify:sms_inbound" in assert_error(refusals[0], 404, "not_found")["message"]
+    assert refused_count("sms_status") == before + 4
+    denied = [r for r in audit_rows_after(audit_from) if r.action == "access.denied"]
+    assert [r.details["signature"] for r in denied] == ["invalid", "invalid", "invalid", "missing"]
+    assert {r.record_id for r in denied} == {f"POST {SMS_STATUS}"}
+    assert sum("SMS webhook sms_status refused" in r.getMessage() for r in caplog.records) == 4
+
+    assert accepted.status_code == 200, accepted.text
+    assert (accepted.json()["outcome"], accepted.json()["status"]) == ("advanced", "delivered")
+    stored = row(incident_id, "sms")
+    assert stored.status == "delivered" and stored.delivered_at is not None
+
+
+def test_without_a_twilio_token_no_signature_is_accepted(rig: Rig) -> None:
+    """HEALTHGUARD_TWILIO_AUTH_TOKEN unset: even a signature made with an empty token (what
+    a forger would try) is refused; the integration key still works."""
+    params = {"MessageSid": "SMnone", "MessageStatus": "delivered"}
+    signature = twilio_signature("", f"http://testserver{SMS_STATUS}", params)
+    response = rig.client.post(
+        SMS_STATUS, data=params, headers={**FORM, "X-Twilio-Signature": signature}
+    )
+    message = assert_error(response, 404, "not_found")["message"]
+    assert "Nothing was recorded" not in message  # refused before the id was looked up
 
 
 # --- WCTP --------------------------------------------------------------------------------------

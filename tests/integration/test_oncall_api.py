@@ -41,6 +41,7 @@ from healthguard.models import (
 )
 from healthguard.models import Schedule as ScheduleRow
 from healthguard.oncall import availability as avail
+from healthguard.oncall import staff_service as staff_svc
 from healthguard.oncall.roster import AUDIT
 
 pytestmark = pytest.mark.integration
@@ -440,8 +441,11 @@ def test_on_call_query_checks_its_parameters(
 
 
 def test_swap_request_then_approval_swaps_the_shifts(
-    client: CheckedClient, auth: dict[str, dict[str, str]]
+    client: CheckedClient, auth: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Days and nights back to back leave no rest between shifts: the rest rule (tested in
+    # test_a_swap_leaving_too_little_rest_is_warned_then_refused) is off here.
+    monkeypatch.setattr(staff_svc, "min_rest", lambda: timedelta(0))
     marco, zoe = staff_id_of("nurse.icu"), staff_named("Zoe Taylor")
     day = ahead(5)  # Marco: days 07-19; Zoe: nights 19-07
     created = create_schedule(client, auth["charge.icu"], schedule_body([marco, zoe], day))
@@ -477,7 +481,7 @@ def test_swap_request_then_approval_swaps_the_shifts(
     assert on_call(client, auth["nurse.icu"], taking[0] + timedelta(hours=1)) == ["Marco Rossi"]
     derived = shifts(created["id"])
     assert ("Zoe Taylor", giving[0], giving[1] + timedelta(hours=12)) in derived  # day + night
-    # Marco's own day, the night he took, his next day: one stretch (rest rules are not checked).
+    # Marco's own day, the night he took, his next day: one stretch (the rest rule is off).
     assert ("Marco Rossi", taking[0] - timedelta(hours=12), taking[1] + timedelta(hours=12)) in (
         derived
     )
@@ -489,6 +493,41 @@ def test_swap_request_then_approval_swaps_the_shifts(
     listed = client.get("/api/v1/swaps", params={"status": "approved"}, headers=auth["charge.icu"])
     assert [s["id"] for s in listed.json()] == [swap["id"]]
     assert client.get("/api/v1/swaps", headers=auth["charge.card"]).json() == []
+
+
+def test_a_swap_leaving_too_little_rest_is_warned_then_refused(
+    client: CheckedClient, auth: dict[str, dict[str, str]]
+) -> None:
+    marco, zoe = staff_id_of("nurse.icu"), staff_named("Zoe Taylor")
+    day = ahead(5)  # Marco: days 07-19; Zoe: nights 19-07
+    created = create_schedule(client, auth["charge.icu"], schedule_body([marco, zoe], day))
+    body = {
+        "schedule_id": created["id"],
+        "colleague_id": zoe,
+        "give_starts_at": iso(local(day, 7)),
+        "give_ends_at": iso(local(day, 19)),
+    }
+    when = f"{day.day} {MONTHS[day.month - 1]}"
+    # The rota starts on ``day``: Zoe's first night follows the day she would take.
+    expected = [
+        f"Zoe Taylor would work 19:00-07:00 on {when} after 07:00-19:00 on {when}: 0 h rest, "
+        "needs 11 h"
+    ]
+    before = last_audit_id()
+    requested = client.post("/api/v1/swaps", json=body, headers=auth["nurse.icu"])
+    assert requested.status_code == 201, requested.text  # asked for, with a warning
+    swap = requested.json()
+    assert (swap["status"], swap["warnings"]) == ("requested", expected)
+
+    refused = client.post(f"/api/v1/swaps/{swap['id']}/approve", headers=auth["charge.icu"])
+    message = assert_error(refused, 409, "conflict")["message"]
+    assert message == f"Cannot approve: {'; '.join(expected)}."
+    assert on_call(client, auth["nurse.icu"], local(day, 10)) == ["Marco Rossi"]  # unchanged
+    listed = client.get("/api/v1/swaps", params={"status": "requested"}, headers=auth["charge.icu"])
+    assert [s["id"] for s in listed.json()] == [swap["id"]]  # still pending, to decline
+    (row,) = [r for r in audit_rows_after(before) if r.action == AUDIT["swap_requested"]]
+    assert row.details["warnings"] == expected
+    assert audited(before) == Counter([AUDIT["swap_requested"]])  # the refusal changed nothing
 
 
 def test_swap_decline_cancel_and_refusals(

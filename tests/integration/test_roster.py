@@ -29,6 +29,7 @@ from healthguard.models import (
     CoverageRequirement,
     Incident,
     IncidentEvent,
+    Notification,
     Shift,
     Staff,
     StaffSkill,
@@ -38,6 +39,7 @@ from healthguard.models import (
 from healthguard.models import Schedule as ScheduleRow
 from healthguard.oncall import availability as avail
 from healthguard.oncall import roster
+from healthguard.oncall.assign_service import assign_incident
 from healthguard.oncall.rotations import Handoff, Layer, Rotation, TimeWindow
 from healthguard.oncall.schedule_json import LayersInvalid, layers_from_json, layers_to_json
 from healthguard.security.accounts import principal_of
@@ -415,6 +417,51 @@ def test_gap_report_names_the_ward_skill_and_period() -> None:
     ]
     assert (gaps[0].start, gaps[0].end) == (utc(2027, 5, 3, 18), utc(2027, 5, 4, 6))
     assert card_only == []
+
+
+def test_gap_report_and_assignment_agree_on_the_night_a_certificate_expires() -> None:
+    """ACLS "expires 2027-08-10": valid through 23:59 BST on 10 Aug, not from 00:00 BST on
+    11 Aug (23:00 UTC). The gap report and the assignment, each through its service and the
+    hospital's time zone, agree on either side of that instant."""
+    ann = new_staff("Ann Expiring", skills={"BLS": None, "ACLS": date(2027, 8, 10)})
+    bea = new_staff("Bea Days")  # BLS only: not counted for ACLS, nor for a P1
+    create(
+        "ICU nights",
+        [layer_json([ann, bea], "2027-08-10T19:00")],  # Ann nights 19-07, Bea days
+        now=utc(2027, 8, 9),
+    )
+    boundary = utc(2027, 8, 10, 23)  # 00:00 BST on 11 Aug
+    with session_scope() as session:
+        roster.create_requirement(
+            session,
+            principal("admin"),
+            roster.RequirementInput("ICU", "nurse", 1, "ACLS"),
+            now=utc(2027, 8, 9),
+        )
+        gaps = roster.gap_report(session, start=utc(2027, 8, 10, 18), end=utc(2027, 8, 11, 6))
+    assert [(g.start, g.end) for g in gaps] == [(boundary, utc(2027, 8, 11, 6))]
+    assert gaps[0].message == "ICU has no ACLS-certified nurse on 11 Aug 00:00-07:00"
+
+    def assigned_at(at: datetime) -> uuid.UUID | None:
+        with session_scope() as session:
+            incident = open_incident(
+                session, title="Certificate boundary", priority="P1", now=at, ward_code="ICU"
+            )
+            incident.assignee_staff_id = None
+            assign_incident(session, incident, now=at)
+            assignee = incident.assignee_staff_id
+            incident.status = "closed"
+            session.add(incident)
+            # The escalation's notifications to this test's staff (removed afterwards).
+            session.execute(
+                sa.delete(Notification).where(col(Notification.incident_id) == incident.id)
+            )
+            return assignee
+
+    for at in (boundary - timedelta(minutes=1), boundary, boundary + timedelta(hours=3)):
+        in_gap = any(g.start <= at < g.end for g in gaps)
+        assert (assigned_at(at) is None) is in_gap, at
+    assert assigned_at(boundary - timedelta(minutes=1)) == ann
 
 
 # --- availability ---------------------------------------------------------------------------

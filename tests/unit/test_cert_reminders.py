@@ -128,7 +128,7 @@ def test_texts_name_skill_date_days_and_effect() -> None:
     [reminder] = plan_reminders([cert("BLS")], day(14)).reminders
     assert reminder.title == "Your BLS certificate expires in 14 days (2026-03-31)"
     assert "expires on 2026-03-31 (in 14 days)" in reminder.body
-    assert "from 2026-04-01, you are not counted for P2 and P3 assignment" in reminder.body
+    assert "from 00:00 on 2026-04-01, you are not counted for P2 and P3 assignment" in reminder.body
     assert reminder.shared_title == f"For Jane Doe: {reminder.title}"
     [today] = [r for r in plan_reminders([cert()], day(0)).reminders if r.audience == "holder"]
     assert today.title == "Your ACLS certificate expires today (2026-03-31)"

@@ -138,12 +138,13 @@ def test_p2_is_held_for_a_digest() -> None:
 
 
 @pytest.mark.parametrize("priority", ["P3", "P4"])
-def test_p3_and_p4_rely_on_in_app(priority: str) -> None:
+def test_p3_and_p4_are_held_for_a_digest_too(priority: str) -> None:
+    # Nothing accepted is lost: a throttled P3/P4 is held and sent in the digest.
     decision = check(C.VOICE, priority, seconds_ago(10, 20, 30), NOW)
     assert not decision.allowed
-    assert decision.instead is ThrottleFallback.IN_APP
+    assert decision.instead is ThrottleFallback.DIGEST
     assert decision.reason.startswith(f"Voice call throttled for {priority}")
-    assert "in-app only" in decision.reason
+    assert "held for a digest at 03:09:30 UTC (in 570 s); in-app now" in decision.reason
     assert "limit 3 per 10 min" in decision.reason
 
 

@@ -90,9 +90,10 @@ def test_the_night_without_an_acls_nurse() -> None:
     )
 
 
-def test_a_certification_stops_counting_at_midnight_on_its_expiry_date() -> None:
+def test_a_certification_counts_through_its_expiry_date_and_stops_at_midnight() -> None:
     spans = [span(ANN, *NIGHT)]
-    expiring = [Certification(ANN, "ACLS", expires_on=date(2026, 12, 3))]
+    # Expires on 2 Dec: valid through the evening of 2 Dec, not after 00:00 on 3 Dec.
+    expiring = [Certification(ANN, "ACLS", expires_on=date(2026, 12, 2))]
     assert summary(find_gaps([acls_nurse()], spans, expiring, *NIGHT)) == [
         (
             utc(2026, 12, 3, 0),
@@ -101,14 +102,14 @@ def test_a_certification_stops_counting_at_midnight_on_its_expiry_date() -> None
             "ICU has no ACLS-certified nurse on 3 Dec 00:00-07:00",
         )
     ]
-    valid_longer = [Certification(ANN, "ACLS", expires_on=date(2026, 12, 4))]
-    assert find_gaps([acls_nurse()], spans, valid_longer, *NIGHT) == []
+    valid_through_the_night = [Certification(ANN, "ACLS", expires_on=date(2026, 12, 3))]
+    assert find_gaps([acls_nurse()], spans, valid_through_the_night, *NIGHT) == []
 
 
 def test_expiry_midnight_is_local_time_in_summer() -> None:
     night = (utc(2026, 7, 2, 18), utc(2026, 7, 3, 6))  # 19:00-07:00 BST
     spans = [span(ANN, *night)]
-    skills = [Certification(ANN, "ACLS", expires_on=date(2026, 7, 3))]
+    skills = [Certification(ANN, "ACLS", expires_on=date(2026, 7, 2))]
     assert summary(find_gaps([acls_nurse()], spans, skills, *night)) == [
         (
             utc(2026, 7, 2, 23),  # 00:00 BST
@@ -130,7 +131,7 @@ def test_an_already_expired_certification_never_counts_and_the_latest_record_win
 
 
 def test_staff_skill_rows_are_accepted_as_they_are() -> None:
-    rows = [StaffSkill(staff_id=ANN, skill="ACLS", expires_on=date(2026, 12, 3))]
+    rows = [StaffSkill(staff_id=ANN, skill="ACLS", expires_on=date(2026, 12, 2))]
     (gap,) = find_gaps([acls_nurse()], [span(ANN, *NIGHT)], rows, *NIGHT)
     assert gap.start == utc(2026, 12, 3)
 
@@ -330,7 +331,8 @@ def test_an_instant_is_in_a_gap_exactly_when_too_few_qualified_people_are_on(
         and s.staff_id in valid_until
         and (
             valid_until[s.staff_id] is None
-            or at < datetime.combine(valid_until[s.staff_id], time(0), tzinfo=UTC)  # type: ignore[arg-type]
+            # London is on GMT (= UTC) in these days: valid through the expiry date.
+            or at.date() <= valid_until[s.staff_id]  # type: ignore[operator]
         )
     }
     containing = [g for g in gaps if g.start <= at < g.end]

@@ -103,6 +103,12 @@ def asked(**changes: object) -> SwapRequest:
     return swap
 
 
+# The 2x12h rota above leaves no rest when Ann takes Cat's day before her own night: the
+# tests of the state machine and the overrides approve without the rest rule, which is tested
+# on its own (tests/unit/test_oncall_swap_rest.py).
+NO_REST_RULE = timedelta(0)
+
+
 def approve(
     swap: SwapRequest,
     *,
@@ -111,6 +117,7 @@ def approve(
     wards: tuple[uuid.UUID | None, ...] = (ICU,),
     spans: list[OnCallSpan] | None = None,
     now: datetime = NOW,
+    min_rest: timedelta = NO_REST_RULE,
 ) -> ApprovedSwap | SwapRefusal:
     return approve_swap(
         swap,
@@ -120,6 +127,7 @@ def approve(
         spans=rota() if spans is None else spans,
         now=now,
         names=NAMES,
+        min_rest=min_rest,
     )
 
 
