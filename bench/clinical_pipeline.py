@@ -82,6 +82,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2, help="triage workers")
+    parser.add_argument(
+        "--urgent-workers", type=int, default=1, help="urgent-lane workers (arrests only)"
+    )
     parser.add_argument("--background", type=int, default=2000, help="readings/s during P0")
     parser.add_argument("--p0-samples", type=int, default=30)
     parser.add_argument("--clients", type=int, default=4, help="concurrent posting connections")
@@ -176,6 +179,17 @@ def main() -> int:
         )
         for _ in range(args.workers)
     ]
+    children += [
+        subprocess.Popen(
+            [hg, "worker", "--urgent"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for _ in range(args.urgent_workers)
+    ]
     base = f"http://127.0.0.1:{env['HEALTHGUARD_WEB_PORT']}"
     headers = {"X-API-Key": key}
     client = redis.Redis.from_url(rd.url())
@@ -230,7 +244,8 @@ def main() -> int:
         backlog_s = scored_s - accepted_s
         print(
             f"ingestion: {sent} readings in batches of {BATCH}, {args.clients} connections, "
-            f"{args.web_workers} web workers, {args.workers} triage workers"
+            f"{args.web_workers} web workers, {args.workers} triage workers, "
+            f"{args.urgent_workers} urgent-lane workers"
         )
         print(f"  accepted (202, stored in Postgres): {sent / accepted_s:8.0f} readings/s")
         print(

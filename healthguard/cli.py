@@ -194,12 +194,16 @@ def cmd_web(settings: Settings) -> int:
 
 
 def cmd_worker(
-    settings: Settings, burst: bool = False, triage: bool = False, alerts: bool = False
+    settings: Settings,
+    burst: bool = False,
+    triage: bool = False,
+    alerts: bool = False,
+    urgent: bool = False,
 ) -> int:
     from workers.run import run_worker
 
     check_keys(settings)
-    run_worker(burst=burst, triage=triage, alerts=alerts)
+    run_worker(burst=burst, triage=triage, alerts=alerts, urgent=urgent)
     return 0
 
 
@@ -239,6 +243,9 @@ def cmd_up(settings: Settings) -> int:
         for i in range(settings.triage_workers):
             triage = [*hg, "worker", "--triage"]
             supervisor.spawn(f"triage worker {i + 1}", triage, env, cwd=str(PROJECT_ROOT))
+        for i in range(settings.urgent_triage_workers):
+            urgent = [*hg, "worker", "--urgent"]
+            supervisor.spawn(f"urgent worker {i + 1}", urgent, env, cwd=str(PROJECT_ROOT))
         alerts_workers = settings.alerts_workers
         for i in range(alerts_workers):
             alerts = [*hg, "worker", "--alerts"]
@@ -246,7 +253,8 @@ def cmd_up(settings: Settings) -> int:
         supervisor.spawn("scheduler", [*hg, "scheduler"], env, cwd=str(PROJECT_ROOT))
         say(
             f"  Started {settings.rq_workers} worker(s), {settings.triage_workers} triage "
-            f"worker(s), {alerts_workers} alerts worker(s) (escalation timers, notifications) "
+            f"worker(s), {settings.urgent_triage_workers} urgent-lane worker(s), "
+            f"{alerts_workers} alerts worker(s) (escalation timers, notifications) "
             "and the scheduler."
         )
         if settings.mllp_port:
@@ -484,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--triage", action="store_true", help="the non-forking worker of the triage queue"
     )
     kind.add_argument(
+        "--urgent",
+        action="store_true",
+        help="the non-forking worker of the urgent lane only (possible cardiac arrests)",
+    )
+    kind.add_argument(
         "--alerts",
         action="store_true",
         help="the non-forking worker of the alerts queue (escalation timers, notifications)",
@@ -563,7 +576,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in ("doctor", "news2"):
             settings.require_secrets()
         if args.command == "worker":
-            return cmd_worker(settings, burst=args.burst, triage=args.triage, alerts=args.alerts)
+            return cmd_worker(
+                settings,
+                burst=args.burst,
+                triage=args.triage,
+                alerts=args.alerts,
+                urgent=args.urgent,
+            )
         if args.command in WITH_ARGS:
             return WITH_ARGS[args.command](settings, args)
         return COMMANDS[args.command](settings)

@@ -60,10 +60,14 @@ _LOCK_MISS_WAIT = 0.1  # another scheduler holds the lock (or a killed one did)
 _BLOCK_MARGIN = 0.15
 
 
-def run_worker(burst: bool = False, triage: bool = False, alerts: bool = False) -> bool:
+def run_worker(
+    burst: bool = False, triage: bool = False, alerts: bool = False, urgent: bool = False
+) -> bool:
     """A worker for the general queues (forks per job); with `triage` the non-forking worker
-    of the triage queue (the hot path never pays a fork per batch); with `alerts` the
-    non-forking worker of the alerts queue (escalation timers, notification deliveries)."""
+    of the triage queues (the hot path never pays a fork per batch); with `urgent` the
+    non-forking worker of the urgent lane alone (possible arrests: it never scores a batch,
+    so an arrest never waits behind one); with `alerts` the non-forking worker of the alerts
+    queue (escalation timers, notification deliveries)."""
     # Import the jobs (and with them SQLAlchemy, the models and the services) once here, so
     # every forked work-horse starts with them loaded instead of importing per job.
     import workers.escalation
@@ -72,8 +76,11 @@ def run_worker(burst: bool = False, triage: bool = False, alerts: bool = False) 
 
     connection = redis_connection()
     level = get_settings().log_level.upper()
-    if triage and alerts:
-        raise ValueError("a worker is either the triage worker or the alerts worker")
+    if sum((triage, alerts, urgent)) > 1:
+        raise ValueError("a worker is one of: the triage, the urgent or the alerts worker")
+    if urgent:
+        simple = SimpleWorker([workers.triage.URGENT_QUEUE], connection=connection)
+        return simple.work(burst=burst, logging_level=level)
     if triage:
         workers.triage.FREEZE_AFTER_BATCH = True
         simple = SimpleWorker(list(workers.triage.TRIAGE_QUEUES), connection=connection)

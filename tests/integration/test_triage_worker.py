@@ -239,6 +239,30 @@ def test_an_arrest_reading_is_scored_in_the_urgent_lane_before_the_batch(
     assert len(incidents_of(patient)) == 1  # scored twice, one incident
 
 
+def test_the_urgent_lane_worker_scores_the_arrest_and_leaves_the_batch(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    """`healthguard worker --urgent` listens to the urgent queue alone: it scores the arrest
+    while the batch (here: the same patient and a backlog) waits for the triage workers."""
+    from workers.run import run_worker
+
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        stored = store_readings(
+            session, readings(patient, now - timedelta(seconds=1), {"heart_rate": 0}), now
+        )
+    backlog = {str(uuid.uuid4()) for _ in range(5)}  # patients the batch workers would score
+    client.sadd(triage.DIRTY, *backlog)
+    triage.request_scoring(stored.patient_ids, client=client, urgent=set(stored.urgent))
+    assert run_worker(burst=True, urgent=True)
+    assert [i.priority for i in incidents_of(patient)] == ["P0"]
+    assert client.scard(triage.URGENT) == 0 and not client.exists(triage.URGENT_PENDING)
+    assert {m.decode() for m in client.smembers(triage.DIRTY)} == backlog | {str(patient)}
+    assert Queue(triage.TRIAGE_QUEUE, connection=client).count == 1  # the batch job waits
+    with pytest.raises(ValueError, match="one of"):
+        run_worker(burst=True, urgent=True, triage=True)
+
+
 def test_ordinary_readings_do_not_take_the_urgent_lane(
     client: redis.Redis, patient: uuid.UUID
 ) -> None:
