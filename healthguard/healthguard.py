@@ -25,15 +25,27 @@ from healthguard.realtime.metrics import FEED_RELOAD_SECONDS, FEED_RELOADS, REAL
 from healthguard.security.headers import security_headers
 from healthguard.settings import get_settings
 from healthguard.ui import routes, styles
+from healthguard.ui.pages.admin import admin as admin_page
 from healthguard.ui.pages.audit import audit
 from healthguard.ui.pages.dashboard import dashboard
+from healthguard.ui.pages.incident import incident_page
 from healthguard.ui.pages.login import login
 from healthguard.ui.pages.my_alarms import my_alarms
+from healthguard.ui.pages.patient import patient_page
+from healthguard.ui.pages.staff import staff
+from healthguard.ui.states.admin_access import AdminAccessState
+from healthguard.ui.states.admin_integrations import AdminIntegrationsState
+from healthguard.ui.states.admin_policies import AdminPoliciesState
+from healthguard.ui.states.admin_rules import AdminRulesState
+from healthguard.ui.states.admin_users import AdminUsersState
 from healthguard.ui.states.audit import AuditState
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import WardFeed, ward_code_of_token
+from healthguard.ui.states.incident_detail import IncidentDetailState
 from healthguard.ui.states.my_alarms import MyAlarmsFeed, MyAlarmsState, staff_of_token
+from healthguard.ui.states.patient_detail import PatientDetailState
+from healthguard.ui.states.staff import StaffPageState
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +227,11 @@ app = rx.App(
     style=styles.GLOBAL_STYLE,
     head_components=[
         rx.el.meta(name="theme-color", content=styles.HEADER_BG),
+        # Installable on a phone's home screen (opens /my); see assets/manifest.webmanifest.
+        rx.el.link(rel="manifest", href="/manifest.webmanifest"),
+        rx.el.link(rel="apple-touch-icon", href="/icons/icon-192.png"),
+        # On every page: "Sign out" deletes what /my kept on the phone for offline use.
+        rx.el.script(src="/offline.js", async_=True),
     ],
 )
 app.add_page(
@@ -234,6 +251,36 @@ app.add_page(
     route=routes.MY_ALARMS,
     title="My alarms · HealthGuard Ops",
     on_load=MyAlarmsState.on_load,
+)
+app.add_page(
+    staff,
+    route=routes.STAFF,
+    title="Staff and schedules · HealthGuard Ops",
+    on_load=StaffPageState.on_load,
+)
+app.add_page(
+    incident_page,
+    route=routes.INCIDENT,
+    title="Incident · HealthGuard Ops",
+    on_load=IncidentDetailState.on_load,
+)
+app.add_page(
+    patient_page,
+    route=routes.PATIENT,
+    title="Patient · HealthGuard Ops",
+    on_load=PatientDetailState.on_load,
+)
+app.add_page(
+    admin_page,
+    route=routes.ADMIN,
+    title="Administration · HealthGuard Ops",
+    on_load=[
+        AdminAccessState.on_load,
+        AdminIntegrationsState.on_load,
+        AdminUsersState.on_load,
+        AdminPoliciesState.on_load,
+        AdminRulesState.on_load,
+    ],
 )
 if app.sio is not None:
     # Websockets: same origin (whatever host name a tablet used) plus the configured ones.

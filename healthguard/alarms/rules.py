@@ -15,8 +15,10 @@ import redis
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
-from healthguard.clinical.rules import DEFAULT_RULES, Rule
+from healthguard.clinical.rules import DEFAULT_RULES, Rule, validate_rule
 from healthguard.models import AlarmRule
+from healthguard.security.accounts import Origin
+from healthguard.security.audit import record_audit
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +96,46 @@ def invalidate_rules(client: redis.Redis) -> None:
         client.delete(CACHE_KEY)
     except redis.RedisError:
         log.warning("could not invalidate the alarm rule cache; it expires by itself")
+
+
+class InvalidRule(ValueError):
+    """A rule that may not be stored; ``errors`` are (field, message) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+
+
+def save_rule(
+    session: Session, rule: Rule, *, actor: str, now: datetime, origin: Origin
+) -> AlarmRule:
+    """Create or change a rule (``PUT /alarm-rules/{key}`` and the admin page): validated
+    (``InvalidRule`` naming each field), audited with before and after. The caller calls
+    ``invalidate_rules`` after the commit."""
+    key = rule.key
+    if not key.replace("_", "").replace("-", "").isalnum() or len(key) > 64:
+        raise InvalidRule([("key", "letters, digits, '_' and '-' only, at most 64")])
+    problems = validate_rule(rule)
+    if problems:
+        raise InvalidRule([(p.field, p.message) for p in problems])
+    row = session.exec(select(AlarmRule).where(AlarmRule.key == key)).first()
+    before = rule_of(row).__dict__ if row else None
+    if row is None:
+        row = AlarmRule(key=key, name=rule.name, kind=rule.kind, priority=rule.priority)
+    row.name, row.kind, row.priority = rule.name, rule.kind, rule.priority
+    row.params, row.enabled = dict(rule.params), rule.enabled
+    row.updated_at, row.updated_by = now, actor
+    session.add(row)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="rule.updated" if before else "rule.created",
+        record_type="alarm_rule",
+        record_id=key,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        details={"before": before, "after": rule_of(row).__dict__},
+        now=now,
+    )
+    return row

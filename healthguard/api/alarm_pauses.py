@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from healthguard.alarms.pauses import PauseError, end_pause, pause_alarms
 from healthguard.api.security import current_principal, request_origin, secured
 from healthguard.db import session_scope
+from healthguard.patients.actions import publish_pause_change
+from healthguard.patients.detail import patient_ward_code
 from healthguard.security.permissions import Permission, Principal
 from healthguard.security.scope import patient_access
 
@@ -61,14 +63,17 @@ def pause(
                 ip=origin.ip,
                 user_agent=origin.user_agent,
             )
-            return PauseOut(
+            answer = PauseOut(
                 patient_id=str(patient_id),
                 reason=row.reason,
                 paused_by=row.paused_by,
                 ends_at=row.ends_at,
             )
+            ward = patient_ward_code(session, patient_id)
     except PauseError as exc:
         raise HTTPException(422, f"{exc.field}: {exc.message}") from None
+    publish_pause_change(patient_id, ward)  # committed: the bed boards show it now
+    return answer
 
 
 @router.delete(
@@ -85,3 +90,5 @@ def resume(patient_id: uuid.UUID, principal: Principal = Depends(current_princip
             raise HTTPException(404, NOT_FOUND)
         if end_pause(session, patient_id, actor=principal.audit_name, now=now) is None:
             raise HTTPException(404, "No alarm pause is running for this patient.")
+        ward = patient_ward_code(session, patient_id)
+    publish_pause_change(patient_id, ward)

@@ -10,12 +10,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from healthguard.alarms.rules import ensure_default_rules, invalidate_rules, rule_of
+from healthguard.alarms.rules import (
+    InvalidRule,
+    ensure_default_rules,
+    invalidate_rules,
+    save_rule,
+)
 from healthguard.api.security import current_principal, request_origin, secured
-from healthguard.clinical.rules import Rule, validate_rule
+from healthguard.clinical.rules import Rule
 from healthguard.db import session_scope
 from healthguard.models import AlarmRule
-from healthguard.security.audit import record_audit
 from healthguard.security.permissions import Permission, Principal
 from workers.queues import redis_connection
 
@@ -73,8 +77,6 @@ def list_rules() -> list[RuleOut]:
 def put_rule(
     key: str, body: RuleIn, request: Request, principal: Principal = Depends(current_principal)
 ) -> RuleOut:
-    if not key.replace("_", "").replace("-", "").isalnum() or len(key) > 64:
-        raise HTTPException(422, "key: letters, digits, '_' and '-' only, at most 64")
     rule = Rule(
         key=key,
         name=body.name,
@@ -83,31 +85,11 @@ def put_rule(
         params=body.params,
         enabled=body.enabled,
     )
-    problems = validate_rule(rule)
-    if problems:
-        raise HTTPException(422, "; ".join(f"{p.field}: {p.message}" for p in problems))
     now, origin = datetime.now(UTC), request_origin(request)
-    with session_scope() as session:
-        row = session.exec(select(AlarmRule).where(AlarmRule.key == key)).first()
-        before = rule_of(row).__dict__ if row else None
-        if row is None:
-            row = AlarmRule(key=key, name=body.name, kind=body.kind, priority=body.priority)
-        row.name, row.kind, row.priority = body.name, body.kind, body.priority
-        row.params, row.enabled = body.params, body.enabled
-        row.updated_at, row.updated_by = now, principal.audit_name
-        session.add(row)
-        session.flush()
-        record_audit(
-            session,
-            actor=principal.audit_name,
-            action="rule.updated" if before else "rule.created",
-            record_type="alarm_rule",
-            record_id=key,
-            ip=origin.ip,
-            user_agent=origin.user_agent,
-            details={"before": before, "after": rule_of(row).__dict__},
-            now=now,
-        )
-        out = _out(row)
+    try:
+        with session_scope() as session:
+            out = _out(save_rule(session, rule, actor=principal.audit_name, now=now, origin=origin))
+    except InvalidRule as exc:
+        raise HTTPException(422, str(exc)) from None
     invalidate_rules(redis_connection())
     return out

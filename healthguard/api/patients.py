@@ -20,9 +20,9 @@ from healthguard.api.security import current_principal, request_origin, secured
 from healthguard.db import session_scope
 from healthguard.ingest.store import after_commit_scoring
 from healthguard.models import Observation, Patient
+from healthguard.patients.detail import record_phi_read
 from healthguard.patients.phi import keyring_from_settings, read_identity
 from healthguard.patients.scale import MAX_REASON, ScaleError, change_spo2_scale, check_request
-from healthguard.security.audit import record_audit
 from healthguard.security.permissions import Permission, Principal
 from healthguard.security.scope import BreakGlassError, grant_break_glass, patient_access
 from healthguard.settings import get_settings
@@ -99,31 +99,16 @@ def _audit_read(
     session: Session, principal: Principal, request: Request, action: str, pid: uuid.UUID, via: str
 ) -> None:
     origin = request_origin(request)
-    now = datetime.now(UTC)
-    record_audit(
+    record_phi_read(
         session,
-        actor=principal.audit_name,
-        action=action,
-        record_type="patient",
-        record_id=str(pid),
+        principal,
+        action,
+        pid,
+        via,
+        now=datetime.now(UTC),
         ip=origin.ip,
         user_agent=origin.user_agent,
-        details={"access": via},
-        now=now,
     )
-    if via == "break_glass":
-        record_audit(
-            session,
-            actor=principal.audit_name,
-            action="break_glass.used",
-            record_type="patient",
-            record_id=str(pid),
-            outcome="flagged",
-            ip=origin.ip,
-            user_agent=origin.user_agent,
-            details={"read": action},
-            now=now,
-        )
 
 
 @router.get(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 # The three screens the product is built for.
@@ -79,3 +81,45 @@ if __name__ == "__main__":
         sys.exit(0)
     print("No Chromium found; installing Playwright's own.")
     sys.exit(1)
+
+
+def ward_with_two_nurses(
+    prefix: str = "W",
+) -> tuple[str, dict[str, tuple[uuid.UUID, str]]]:
+    """A new ward (its code starts with `prefix`) with two ACLS nurses on shift now, nia and
+    ada: {name: (staff id, username)}."""
+    from healthguard.db import session_scope
+    from healthguard.models import Shift, Staff, StaffSkill, User, Ward
+
+    now = datetime.now(UTC)
+    suffix = uuid.uuid4().hex[:6].upper()
+    code = f"{prefix}{suffix}"
+    people: dict[str, tuple[uuid.UUID, str]] = {}
+    with session_scope() as session:
+        ward = Ward(code=code, name=f"Ward {suffix}")
+        session.add(ward)
+        session.flush()
+        for name in ("nia", "ada"):
+            staff = Staff(
+                display_name=f"{name.title()} {suffix}", role="nurse", home_ward_id=ward.id
+            )
+            session.add(staff)
+            session.flush()
+            username = f"{name}.{suffix.lower()}"
+            session.add(User(username=username, role="nurse", staff_id=staff.id))
+            session.add(
+                StaffSkill(
+                    staff_id=staff.id, skill="ACLS", expires_on=date.today() + timedelta(300)
+                )
+            )
+            session.add(
+                Shift(
+                    staff_id=staff.id,
+                    ward_id=ward.id,
+                    role="nurse",
+                    starts_at=now - timedelta(hours=1),
+                    ends_at=now + timedelta(hours=11),
+                )
+            )
+            people[name] = (staff.id, username)
+    return code, people

@@ -148,4 +148,10 @@ def test_an_unacknowledged_p1_escalates_to_the_charge_nurse_who_acks_from_a_phon
         stored = session.get(Incident, incident_id)
         assert stored is not None
         assert (stored.status, stored.acknowledged_by) == ("acknowledged", charge_user)
+    # Patient details one tap away: the card's title opens the incident page.
+    card.get_by_test_id("incident-link").tap()
+    page.wait_for_url(f"**/incidents/{incident_id}**", timeout=30_000)
+    expect(page.get_by_text(f"NEWS2 8: RR 26, SpO2 90 ({code})").first).to_be_visible(
+        timeout=60_000
+    )
     context.close()

@@ -16,11 +16,11 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from e2e_support import PHONE, session_cookie
+from e2e_support import PHONE, session_cookie, ward_with_two_nurses
 from playwright.sync_api import Browser, BrowserContext, Page, Worker, expect
 from pushsupport import payload_for
 from sqlmodel import Session, select
@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from healthguard.db import get_engine, session_scope
 from healthguard.incidents.service import open_incident
 from healthguard.incidents.timeline import read_timeline
-from healthguard.models import Incident, Notification, Shift, Staff, StaffSkill, User, Ward
+from healthguard.models import Incident, Notification
 from healthguard.models.oncall import PushSubscription
 from healthguard.notify.channels.webpush import generate_vapid_keys
 from healthguard.runtime.embedded import wait_until
@@ -47,41 +47,6 @@ def child_env(child_env: dict[str, str]) -> dict[str, str]:
         "HEALTHGUARD_VAPID_PRIVATE_KEY": keys.private_key_b64,
         "HEALTHGUARD_VAPID_SUBJECT": "mailto:switchboard@hospital.example",
     }
-
-
-def ward_with_two_nurses() -> tuple[str, dict[str, tuple[uuid.UUID, str]]]:
-    now = datetime.now(UTC)
-    suffix = uuid.uuid4().hex[:6].upper()
-    code = f"W{suffix}"
-    people: dict[str, tuple[uuid.UUID, str]] = {}
-    with session_scope() as session:
-        ward = Ward(code=code, name=f"Ward {suffix}")
-        session.add(ward)
-        session.flush()
-        for name in ("nia", "ada"):
-            staff = Staff(
-                display_name=f"{name.title()} {suffix}", role="nurse", home_ward_id=ward.id
-            )
-            session.add(staff)
-            session.flush()
-            username = f"{name}.{suffix.lower()}"
-            session.add(User(username=username, role="nurse", staff_id=staff.id))
-            session.add(
-                StaffSkill(
-                    staff_id=staff.id, skill="ACLS", expires_on=date.today() + timedelta(300)
-                )
-            )
-            session.add(
-                Shift(
-                    staff_id=staff.id,
-                    ward_id=ward.id,
-                    role="nurse",
-                    starts_at=now - timedelta(hours=1),
-                    ends_at=now + timedelta(hours=11),
-                )
-            )
-            people[name] = (staff.id, username)
-    return code, people
 
 
 def sent_push(incident_id: uuid.UUID, staff_id: uuid.UUID) -> uuid.UUID:

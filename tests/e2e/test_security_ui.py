@@ -59,8 +59,8 @@ def test_sign_in_shows_only_the_nurses_wards(web_app: str, browser: Browser) -> 
 def test_unknown_user_and_wrong_password_get_the_same_answer(web_app: str, browser: Browser):
     ghost = sign_in_form(browser, web_app, "no.such.person", "whatever-password")
     real = sign_in_form(browser, web_app, "charge.card", "whatever-password")
-    for page in (ghost, real):
-        expect(page.get_by_test_id("login-error")).to_be_visible()
+    for page in (ghost, real):  # each answer waits for a password hash on a busy machine
+        expect(page.get_by_test_id("login-error")).to_be_visible(timeout=20_000)
     assert (
         ghost.get_by_test_id("login-error").inner_text()
         == real.get_by_test_id("login-error").inner_text()

@@ -14,8 +14,38 @@ def bed_card(bed: BedCardData) -> rx.Component:
             rx.el.strong(bed.ward, " ", bed.bed),
             rx.cond(
                 bed.occupied,
-                rx.el.span(bed.patient, style={"font_weight": "600"}),
+                rx.el.a(
+                    bed.patient,
+                    href=bed.patient_href,
+                    aria_label="Patient " + bed.patient + ", bed " + bed.bed + ": open",
+                    data_testid="bed-patient-link",
+                    style={
+                        "font_weight": "600",
+                        "color": "#1d4ed8",
+                        "min_height": "44px",
+                        "min_width": "44px",
+                        "display": "inline-flex",
+                        "align_items": "center",
+                    },
+                ),
                 rx.el.span("Empty", style={"color": styles.MUTED_TEXT}),
+            ),
+            rx.cond(
+                bed.paused,
+                rx.el.span(
+                    "Alarms paused until ",
+                    bed.paused_until,
+                    data_testid="bed-paused",
+                    title="P1-P4 alarms are recorded but page nobody until then; P0 still alarms",
+                    style={
+                        "font_size": "0.75rem",
+                        "font_weight": "700",
+                        "background": "#854d0e",
+                        "color": "#ffffff",
+                        "padding": "0 0.3rem",
+                        "border_radius": "4px",
+                    },
+                ),
             ),
             rx.cond(
                 bed.scale2,

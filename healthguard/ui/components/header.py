@@ -1,5 +1,6 @@
-"""The header of every signed-in page: product name, ward selector, my availability, a link to
-my alarms (the live list of my notifications), who is signed in."""
+"""The header of every signed-in page: product name, ward selector, my availability, the
+notification bell (live unread count, my notifications, mark read, alarm tone), a link to my
+alarms, who is signed in."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import reflex as rx
 
 from healthguard.settings import get_settings
 from healthguard.ui import routes, styles
+from healthguard.ui.components.notification_bell import notification_bell
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.dashboard import ALL_WARDS, DashboardState
 from healthguard.ui.states.my_availability import AVAILABILITY_LABELS, MyAvailabilityState
@@ -30,6 +32,7 @@ def ward_selector() -> rx.Component:
                 "border_radius": "6px",
                 "color": "#111827",
                 "background": "#ffffff",
+                "min_width": "8rem",
                 "max_width": "60vw",
             },
         ),
@@ -142,10 +145,9 @@ def signed_in_as() -> rx.Component:
 
 
 def my_alarms_link() -> rx.Component:
-    """The way to my notifications from every page: "My alarms" (live, with ACK / ESCALATE /
-    DECLINE). (A bell with a live unread count is not built yet.)"""
+    """The way to my alarms from every page (live, with ACK / ESCALATE / DECLINE); the bell
+    next to it counts my unread notifications and lists them."""
     return rx.el.a(
-        rx.icon("bell", size=20),
         rx.el.span("My alarms"),
         href=routes.MY_ALARMS,
         aria_label="My alarms: my notifications and assigned incidents",
@@ -163,6 +165,40 @@ def my_alarms_link() -> rx.Component:
     )
 
 
+def _is_current(href: rx.Var) -> rx.Var:
+    """Whether the browser shows the page `href` (the server may add a trailing slash)."""
+    path = AuthState.router.url.path
+    return (path == href) | (path == href.to(str) + "/")
+
+
+def page_navigation() -> rx.Component:
+    """Links to the pages this person's role can use (Dashboard, Staff and rota,
+    Administration, Audit log); the page being shown is marked for screen readers too."""
+    return rx.el.nav(
+        rx.foreach(
+            AuthState.page_links,
+            lambda link: rx.el.a(
+                link["label"],
+                href=link["href"],
+                aria_current=rx.cond(_is_current(link["href"]), "page", "false"),
+                style={
+                    "min_height": "44px",
+                    "padding": "0 0.6rem",
+                    "display": "flex",
+                    "align_items": "center",
+                    "color": styles.HEADER_TEXT,
+                    "text_decoration": rx.cond(_is_current(link["href"]), "underline", "none"),
+                    "text_underline_offset": "4px",
+                    "border_radius": "6px",
+                },
+            ),
+        ),
+        aria_label="Pages",
+        data_testid="page-navigation",
+        style={"display": "flex", "flex_wrap": "wrap", "gap": "0.25rem"},
+    )
+
+
 def header(with_ward_selector: bool = True) -> rx.Component:
     return rx.el.header(
         rx.el.div(
@@ -173,9 +209,11 @@ def header(with_ward_selector: bool = True) -> rx.Component:
             ),
             style={"display": "flex", "flex_direction": "column"},
         ),
+        page_navigation(),
         rx.el.div(
             ward_selector() if with_ward_selector else rx.fragment(),
             availability_selector(),
+            notification_bell(),
             my_alarms_link(),
             signed_in_as(),
             style={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from healthguard.ui import styles
+from healthguard.ui import routes, styles
 from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import IncidentCardData
 
@@ -16,6 +16,22 @@ def alarm_colour(card: IncidentCardData, key: str) -> rx.Var:
         ("red", styles.ALARM_COLOURS["red"][key]),
         ("yellow", styles.ALARM_COLOURS["yellow"][key]),
         styles.ALARM_COLOURS["cyan"][key],
+    )
+
+
+def incident_page_link(card: IncidentCardData) -> rx.Component:
+    """The card's title as a link to the incident page (a 44 px touch target)."""
+    return rx.el.a(
+        card.title,
+        href=routes.INCIDENT_PREFIX + card.id,
+        data_testid="incident-link",
+        aria_label="Open incident #" + card.number.to_string() + ": " + card.title,
+        style={
+            "color": "inherit",
+            "display": "inline-flex",
+            "align_items": "center",
+            "min_height": "44px",
+        },
     )
 
 
@@ -43,7 +59,7 @@ def incident_card(card: IncidentCardData) -> rx.Component:
             },
         ),
         rx.el.h3(
-            card.title,
+            incident_page_link(card),
             style={"margin": "0.35rem 0", "font_size": "1.05rem", "overflow_wrap": "anywhere"},
         ),
         rx.cond(card.summary != "", rx.el.p(card.summary, style={"margin": "0 0 0.35rem"})),

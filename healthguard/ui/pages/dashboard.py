@@ -8,6 +8,8 @@ from healthguard.ui import styles
 from healthguard.ui.components.bed_card import bed_card
 from healthguard.ui.components.header import header
 from healthguard.ui.components.incident_card import incident_card
+from healthguard.ui.components.key_metrics import key_metrics
+from healthguard.ui.components.staff_status import staff_status
 from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import WardFeed
 
@@ -108,6 +110,7 @@ def dashboard() -> rx.Component:
             rx.el.div(
                 incident_queue(),
                 ward_board(),
+                staff_status(),
                 style={
                     "display": "flex",
                     "flex_wrap": "wrap",
@@ -115,6 +118,7 @@ def dashboard() -> rx.Component:
                     "align_items": "flex-start",
                 },
             ),
+            key_metrics(),
             style={
                 "padding": "0.75rem 1rem",
                 "max_width": styles.PAGE_MAX_WIDTH,

@@ -7,7 +7,13 @@ person's own feed.
 "Turn on alerts on this phone": the ``<hg-push-control>`` custom element of
 ``assets/push.js`` (it registers the service worker ``assets/sw.js`` and the Web Push
 subscription; browser APIs that need the tap itself, so it is plain JavaScript rather than
-an event handler). It gets a short-lived API token from the state, renewed on each tap."""
+an event handler). It gets a short-lived API token from the state, renewed on each tap.
+
+"When the network drops": the ``<hg-offline-list>`` custom element of ``assets/offline.js``
+keeps the last known list (the state's ``offline_kit``: the cards and single-use answer
+tokens) on the phone; offline it hides the live list (class ``hg-live-list``), shows a banner
+with the time of the last update and the kept list, queues taps and replays them when the
+network is back (see docs/USER_GUIDE.md "When the network drops")."""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from reflex_components_core.el.element import Element
 
 from healthguard.ui import styles
 from healthguard.ui.components.header import header
-from healthguard.ui.components.incident_card import alarm_colour
+from healthguard.ui.components.incident_card import alarm_colour, incident_page_link
 from healthguard.ui.pages.dashboard import SECONDARY_ALARM_NOTE
 from healthguard.ui.states.feed import IncidentCardData
 from healthguard.ui.states.my_alarms import MyAlarmsFeed, MyAlarmsState
@@ -59,6 +65,27 @@ def push_control() -> rx.Component:
     )
 
 
+class OfflineList(Element):
+    """``<hg-offline-list>``, defined by ``assets/offline.js``: the offline banner, the kept
+    list with its buttons and what became of the answers queued offline. A click on it (the
+    element dispatches one itself when its kit is out of date) renews the kit."""
+
+    tag = "hg-offline-list"
+    kit: rx.Var[str]
+    _memoization_mode = MemoizationMode(disposition=MemoizationDisposition.NEVER)
+
+
+def offline_list() -> rx.Component:
+    return rx.fragment(
+        rx.el.script(src="/offline.js", async_=True),
+        OfflineList.create(
+            kit=MyAlarmsState.offline_kit,
+            on_click=MyAlarmsState.renew_offline_kit,
+            data_testid="offline-control",
+        ),
+    )
+
+
 def _answer_button(
     label: str, action: str, card: IncidentCardData, background: str
 ) -> rx.Component:
@@ -93,7 +120,8 @@ def alarm(card: IncidentCardData) -> rx.Component:
                 "flex_wrap": "wrap",
             },
         ),
-        rx.el.h2(card.title, style={"margin": "0.35rem 0", "font_size": "1.1rem"}),
+        # The title opens the incident page (patient details, trigger, timeline): one tap.
+        rx.el.h2(incident_page_link(card), style={"margin": "0.35rem 0", "font_size": "1.1rem"}),
         rx.el.p(
             card.location,
             rx.cond(card.patient != "", rx.el.span(" · Patient ", card.patient)),
@@ -131,9 +159,9 @@ def my_alarms() -> rx.Component:
         header(),
         rx.el.main(
             rx.el.h1(
-                "My alarms (",
-                MyAlarmsFeed.open_count,
-                ")",
+                "My alarms ",
+                # The live count: hidden offline, when the kept list shows instead.
+                rx.el.span("(", MyAlarmsFeed.open_count, ")", class_name="hg-live-list"),
                 style={"font_size": "1.25rem", "margin": "0.5rem 0"},
             ),
             rx.cond(
@@ -141,6 +169,7 @@ def my_alarms() -> rx.Component:
                 rx.el.p("Your account is not linked to a staff member.", role="alert"),
             ),
             push_control(),
+            offline_list(),
             rx.cond(
                 MyAlarmsState.message != "",
                 rx.el.p(
@@ -154,18 +183,26 @@ def my_alarms() -> rx.Component:
                 MyAlarmsFeed.load_error != "",
                 rx.el.p(MyAlarmsFeed.load_error, role="alert"),
             ),
-            rx.cond(
-                MyAlarmsFeed.loaded_at == "",
-                rx.el.p("Loading…", role="status"),
+            rx.el.div(
                 rx.cond(
-                    MyAlarmsFeed.incidents.length() > 0,
-                    rx.el.div(
-                        rx.foreach(MyAlarmsFeed.incidents, alarm),
-                        data_testid="my-alarms",
-                        style={"display": "flex", "flex_direction": "column", "gap": "0.75rem"},
+                    MyAlarmsFeed.loaded_at == "",
+                    rx.el.p("Loading…", role="status"),
+                    rx.cond(
+                        MyAlarmsFeed.incidents.length() > 0,
+                        rx.el.div(
+                            rx.foreach(MyAlarmsFeed.incidents, alarm),
+                            data_testid="my-alarms",
+                            style={
+                                "display": "flex",
+                                "flex_direction": "column",
+                                "gap": "0.75rem",
+                            },
+                        ),
+                        rx.el.p("No open alarms for you.", data_testid="my-alarms-empty"),
                     ),
-                    rx.el.p("No open alarms for you.", data_testid="my-alarms-empty"),
                 ),
+                # Hidden by assets/offline.js while offline (the kept list shows instead).
+                class_name="hg-live-list",
             ),
             rx.el.p(
                 SECONDARY_ALARM_NOTE,

@@ -163,3 +163,8 @@ class AuthState(rx.State):
     @rx.var
     def role_label(self) -> str:
         return self.role.replace("_", " ")
+
+    @rx.var
+    def page_links(self) -> list[dict[str, str]]:
+        """The header's navigation for this role (each page still checks on the server)."""
+        return routes.pages_for_role(self.role)

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import reflex as rx
 
+from healthguard.alarms.pauses import active_pauses
 from healthguard.db import session_scope
 from healthguard.incidents.priority import PRIORITY_STYLES
 from healthguard.incidents.service import OpenIncidentRow, list_open_incidents
-from healthguard.models import Ward
+from healthguard.models import AlarmPause, Ward
 from healthguard.realtime.events import ALL_WARDS_FEED, ward_feed_token
 from healthguard.security.permissions import Permission, Principal, allows
 from healthguard.security.scope import ward_scope
+from healthguard.settings import get_settings
+from healthguard.ui.routes import patient_path
 from healthguard.ui.states.auth import AuthState
 from healthguard.wards.service import BedRow, ward_board
 
@@ -58,6 +63,9 @@ class BedCardData:
     scale2: bool = False
     vitals: list[str] = dataclasses.field(default_factory=list)
     last_vitals_at: str = ""
+    patient_href: str = ""  # the patient page ("" for an empty bed)
+    paused: bool = False  # the patient's alarms are paused (healthguard.alarms.pauses)
+    paused_until: str = ""  # "14:30", hospital time
 
 
 def incident_card(row: OpenIncidentRow) -> IncidentCardData:
@@ -79,7 +87,7 @@ def incident_card(row: OpenIncidentRow) -> IncidentCardData:
     )
 
 
-def bed_card(row: BedRow) -> BedCardData:
+def bed_card(row: BedRow, pause_ends_at: datetime | None = None) -> BedCardData:
     parts = []
     for key, label, unit in VITAL_LABELS:
         latest = row.latest.get(key)
@@ -98,6 +106,13 @@ def bed_card(row: BedRow) -> BedCardData:
         scale2=row.spo2_scale == 2,
         vitals=parts,
         last_vitals_at=last.astimezone(UTC).isoformat() if last else "",
+        patient_href=patient_path(row.patient_id) if row.patient_id else "",
+        paused=pause_ends_at is not None,
+        paused_until=(
+            pause_ends_at.astimezone(ZoneInfo(get_settings().timezone)).strftime("%H:%M")
+            if pause_ends_at
+            else ""
+        ),
     )
 
 
@@ -113,8 +128,19 @@ def load_feed_rows(ward_code: str | None) -> tuple[list[IncidentCardData], list[
                 return [], []
             ward_id = ward.id
         incidents = [incident_card(r) for r in list_open_incidents(session, ward_id=ward_id)]
-        beds = [bed_card(r) for r in ward_board(session, ward_code)]
+        rows = ward_board(session, ward_code)
+        pauses = active_pauses(
+            session,
+            [uuid.UUID(r.patient_id) for r in rows if r.patient_id],
+            now=datetime.now(UTC),
+        )
+        beds = [bed_card(r, _pause_end(pauses, r.patient_id)) for r in rows]
     return incidents, beds
+
+
+def _pause_end(pauses: dict[uuid.UUID, AlarmPause], patient_id: str | None) -> datetime | None:
+    pause = pauses.get(uuid.UUID(patient_id)) if patient_id else None
+    return pause.ends_at if pause else None
 
 
 def ward_code_of_token(token: str) -> str | None:
@@ -173,6 +199,32 @@ class WardFeed(rx.SharedState):
         feed = await self._link_to(ward_feed_token(ward_code or None))
         # Always reload: a screen that opens never shows rows older than the database.
         await feed._reload(ward_code or None)
+
+    @rx.var
+    def alarm_tone_key(self) -> str:
+        """The newest open P0/P1 of this feed nobody has acknowledged yet ("" when none):
+        the command centre's alarm sound and browser notification follow it."""
+        waiting = [
+            i
+            for i in self.incidents
+            if i.priority in ("P0", "P1") and i.status == "Not acknowledged"
+        ]
+        if not waiting:
+            return ""
+        return max(waiting, key=lambda i: i.opened_at).id  # the incident id
+
+    @rx.var
+    def alarm_tone_message(self) -> str:
+        """What the browser notification of `alarm_tone_key` says."""
+        waiting = [
+            i
+            for i in self.incidents
+            if i.priority in ("P0", "P1") and i.status == "Not acknowledged"
+        ]
+        if not waiting:
+            return ""
+        newest = max(waiting, key=lambda i: i.opened_at)
+        return f"{newest.priority_label} · {newest.location}: {newest.title} (secondary alarm)"
 
     @rx.var
     def incident_count(self) -> int:

@@ -1,0 +1,298 @@
+"""Staff and schedules in real Chromium: the ICU charge nurse sees a coverage gap highlighted
+on the roster and approves a swap asked for through the service (the roster follows); a nurse
+of another ward never sees the ICU roster; the dashboard's staff panel shows an availability
+change made through the API without a reload; the page fits every screen."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from e2e_support import DESKTOP, PHONE, TABLET, session_cookie
+from playwright.sync_api import Browser, Page, expect
+from sqlmodel import select
+
+pytestmark = pytest.mark.e2e
+
+LIVE_TIMEOUT_MS = 45_000  # the staff panel re-reads every 15 s
+
+
+def _principal(username: str) -> Any:
+    from healthguard.db import session_scope
+    from healthguard.models import User
+    from healthguard.security.accounts import principal_of
+
+    with session_scope() as session:
+        return principal_of(session.exec(select(User).where(User.username == username)).one())
+
+
+def _staff_id(name: str) -> uuid.UUID:
+    from healthguard.db import session_scope
+    from healthguard.models import Staff
+
+    with session_scope() as session:
+        return session.exec(select(Staff).where(Staff.display_name == name)).one().id
+
+
+def _new_icu_nurse(name: str) -> uuid.UUID:
+    from healthguard.db import session_scope
+    from healthguard.models import Staff, Ward
+
+    with session_scope() as session:
+        icu = session.exec(select(Ward).where(Ward.code == "ICU")).one()
+        person = Staff(display_name=name, role="nurse", home_ward_id=icu.id)
+        session.add(person)
+        session.flush()
+        return person.id
+
+
+@pytest.fixture(scope="module")
+def icu_rota(seeded: dict[str, int]) -> Iterator[dict[str, Any]]:
+    """An ICU nurse rota of four 12 h shifts in turn from the day after tomorrow (Marco
+    Rossi and Nadia Petrova on alternate days, Zoe Taylor and Ivy Reed on alternate nights),
+    an "ACLS-certified nurse" requirement nobody meets (a gap), and Marco's request to give
+    his day shift four days ahead to Nadia (12 h rest either side of it), asked for through
+    the swap service."""
+    from healthguard.db import session_scope
+    from healthguard.oncall import roster
+    from healthguard.oncall import staff_service as staff_svc
+    from healthguard.settings import get_settings
+
+    zone = ZoneInfo(get_settings().timezone)
+    now = datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    marco, zoe, nadia = (_staff_id(n) for n in ("Marco Rossi", "Zoe Taylor", "Nadia Petrova"))
+    ivy = _new_icu_nurse("Ivy Reed")
+    anchor = today + timedelta(days=2)
+    layer = {
+        "name": "ICU nurses",
+        "mode": "replace",
+        "rotation": {
+            "participants": [str(p) for p in (marco, zoe, nadia, ivy)],
+            "anchor": f"{anchor.isoformat()}T07:00",
+            "handoff": "shift",
+            "shift_hours": 12,
+            "custom_hours": [],
+        },
+        "windows": [],
+    }
+    swap_day = today + timedelta(days=4)  # Marco's second day shift
+    give_start = datetime.combine(swap_day, time(7), tzinfo=zone)
+    with session_scope() as session:
+        admin = _principal("admin")
+        schedule = roster.create_schedule(
+            session,
+            admin,
+            roster.ScheduleInput(
+                "ICU nurses (e2e)", "ICU", "nurse", get_settings().timezone, [layer]
+            ),
+            now=now,
+        )
+        roster.create_requirement(
+            session, admin, roster.RequirementInput("ICU", "nurse", 1, "ACLS"), now=now
+        )
+        swap = staff_svc.request_swap(
+            session,
+            _principal("nurse.icu"),
+            staff_svc.SwapInput(
+                schedule_id=schedule.id,
+                colleague_id=nadia,
+                give_starts_at=give_start,
+                give_ends_at=give_start + timedelta(hours=12),
+            ),
+            now=now,
+        )
+        swap_id = str(swap.id)
+    yield {"swap_id": swap_id, "swap_day": swap_day.isoformat()}
+
+
+def open_page(browser: Browser, base: str, path: str, username: str, viewport: dict) -> Page:
+    context = browser.new_context(viewport=viewport)
+    context.add_cookies([session_cookie(base, username)])  # type: ignore[list-item]
+    page = context.new_page()
+    page.goto(f"{base}{path}")
+    return page
+
+
+def no_horizontal_scroll(page: Page) -> int:
+    return int(
+        page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    )
+
+
+def test_charge_nurse_sees_the_gap_and_approves_the_swap(
+    web_app: str, browser: Browser, icu_rota: dict[str, Any], screenshots: Path
+) -> None:
+    page = open_page(browser, web_app, "/staff?ward=ICU", "charge.icu", DESKTOP)
+    expect(page.locator("#roster-ward")).to_have_value("ICU", timeout=60_000)
+    gap = page.get_by_test_id("roster-gap").first
+    expect(gap).to_be_visible()
+    expect(gap).to_contain_text("Coverage gap")
+    expect(gap).to_contain_text("ICU has no ACLS-certified nurse")
+    expect(page.get_by_test_id("gap-message").first).to_contain_text(
+        "ICU has no ACLS-certified nurse"
+    )
+
+    swap_day = page.locator(f'[data-testid="roster-day"][data-date="{icu_rota["swap_day"]}"]')
+    expect(swap_day).to_contain_text("Marco Rossi")
+    swap = page.locator(f'[data-swap-id="{icu_rota["swap_id"]}"]')
+    expect(swap).to_contain_text("Marco Rossi gives")
+    expect(swap).to_contain_text("to Nadia Petrova")
+    expect(swap.get_by_test_id("swap-status")).to_have_text("Waiting for a charge nurse")
+    page.screenshot(path=str(screenshots / "staff-desktop-swap-requested.png"), full_page=True)
+
+    swap.get_by_test_id("swap-approve").click()
+    expect(page.get_by_test_id("staff-message")).to_contain_text("Swap approved")
+    expect(swap.get_by_test_id("swap-status")).to_have_text("Approved by charge.icu")
+    expect(swap.get_by_test_id("swap-approve")).to_have_count(0)
+    # The roster now has Nadia instead of Marco on that day shift; the override is listed.
+    expect(swap_day).not_to_contain_text("Marco Rossi")
+    expect(swap_day.get_by_test_id("roster-shift").first).to_contain_text("Nadia Petrova")
+    expect(page.get_by_test_id("override").first).to_contain_text(
+        "Nadia Petrova replaces Marco Rossi"
+    )
+    page.screenshot(path=str(screenshots / "staff-desktop-swap-approved.png"), full_page=True)
+
+
+def test_charge_nurse_declines_with_a_reason_in_words(
+    web_app: str, browser: Browser, icu_rota: dict[str, Any]
+) -> None:
+    from healthguard.db import session_scope
+    from healthguard.models import Schedule
+    from healthguard.oncall import staff_service as staff_svc
+    from healthguard.settings import get_settings
+
+    zone = ZoneInfo(get_settings().timezone)
+    now = datetime.now(UTC)
+    day = datetime.combine(now.astimezone(zone).date() + timedelta(days=6), time(7), tzinfo=zone)
+    with session_scope() as session:
+        schedule = session.exec(select(Schedule).where(Schedule.name == "ICU nurses (e2e)")).one()
+        # Marco (nurse.icu) asks to give his day shift six days ahead to Nadia.
+        swap = staff_svc.request_swap(
+            session,
+            _principal("nurse.icu"),
+            staff_svc.SwapInput(
+                schedule.id, _staff_id("Nadia Petrova"), day, day + timedelta(hours=12)
+            ),
+            now=now,
+        )
+        swap_id = str(swap.id)
+    page = open_page(browser, web_app, "/staff?ward=ICU", "charge.icu", TABLET)
+    item = page.locator(f'[data-swap-id="{swap_id}"]')
+    expect(item.get_by_test_id("swap-status")).to_have_text(
+        "Waiting for a charge nurse", timeout=60_000
+    )
+    item.get_by_test_id("swap-decline-reason").fill("Nadia is on a course that day")
+    item.get_by_test_id("swap-decline").click()
+    expect(page.get_by_test_id("staff-message")).to_contain_text("Swap declined")
+    expect(item.get_by_test_id("swap-status")).to_have_text(
+        "Declined by charge.icu: Nadia is on a course that day"
+    )
+
+
+def test_nurse_of_another_ward_does_not_see_the_icu_roster(
+    web_app: str, browser: Browser, icu_rota: dict[str, Any], screenshots: Path
+) -> None:
+    page = open_page(browser, web_app, "/staff?ward=ICU", "nurse.card", PHONE)
+    expect(page.get_by_test_id("staff-message")).to_have_text(
+        "You cannot see the roster of ward ICU.", timeout=60_000
+    )
+    expect(page.locator("#roster-ward")).to_have_value("CARD")
+    expect(page.locator("#roster-ward option")).to_have_count(1)
+    expect(page.get_by_test_id("roster-grid")).to_be_visible()
+    expect(page.get_by_test_id("roster-grid")).not_to_contain_text("Marco Rossi")
+    expect(page.get_by_test_id("roster-grid")).not_to_contain_text("Zoe Taylor")
+    expect(page.get_by_test_id("roster-gap")).to_have_count(0)  # gaps: charge nurses only
+    expect(page.locator(f'[data-swap-id="{icu_rota["swap_id"]}"]')).to_have_count(0)
+    # My schedule: James Carter's own shifts and the calendar feed route.
+    expect(page.get_by_test_id("my-shift").first).to_contain_text("CARD")
+    expect(page.get_by_test_id("ical-route")).to_contain_text(
+        f"/api/v1/staff/{_staff_id('James Carter')}/calendar.ics"
+    )
+    assert no_horizontal_scroll(page) <= 0
+    page.screenshot(path=str(screenshots / "staff-phone-nurse.png"), full_page=True)
+    # The calendar download: the same iCalendar the calendar.ics route serves.
+    with page.expect_download() as download:
+        page.get_by_test_id("download-calendar").click()
+    assert download.value.suggested_filename == "my-shifts.ics"
+    content = Path(download.value.path()).read_text(encoding="utf-8")
+    assert content.startswith("BEGIN:VCALENDAR")
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport"), [("desktop", DESKTOP), ("tablet", TABLET), ("phone", PHONE)]
+)
+def test_staff_page_fits_every_screen(
+    web_app: str,
+    browser: Browser,
+    icu_rota: dict[str, Any],
+    screenshots: Path,
+    name: str,
+    viewport: dict[str, int],
+) -> None:
+    page = open_page(browser, web_app, "/staff?ward=ICU", "charge.icu", viewport)
+    expect(page.get_by_test_id("roster-day")).to_have_count(7, timeout=60_000)
+    assert no_horizontal_scroll(page) <= 0, f"{name}: the page scrolls sideways"
+    page.screenshot(path=str(screenshots / f"staff-{name}.png"), full_page=True)
+
+
+def test_staff_panel_shows_an_availability_change_without_reload(
+    web_app: str, browser: Browser, screenshots: Path
+) -> None:
+    from healthguard.security.demo import DEMO_PASSWORD
+
+    page = open_page(browser, web_app, "/", "charge.icu", DESKTOP)
+    expect(page.locator("#ward-selector")).to_have_value("ICU", timeout=60_000)
+    rows = page.get_by_test_id("staff-status-row")
+    expect(rows.first).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("next-change")).not_to_have_text("")
+    # A nurse on shift now (the day or the night team, whichever it is).
+    nurse = rows.filter(has_text=" · nurse").first
+    staff_id = nurse.get_attribute("data-staff-id")
+    expect(nurse.get_by_test_id("staff-availability")).to_have_text("Available")
+    page.evaluate("window.__noReloadMarker = 'still here'")
+
+    token = httpx.post(
+        f"{web_app}/api/v1/auth/token",
+        json={"username": "charge.icu", "password": DEMO_PASSWORD},
+        timeout=30,
+    ).json()["access_token"]
+    answer = httpx.put(
+        f"{web_app}/api/v1/staff/{staff_id}/availability",
+        json={"status": "on_break"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+
+    row = page.locator(f'[data-testid="staff-status-row"][data-staff-id="{staff_id}"]')
+    expect(row.get_by_test_id("staff-availability")).to_have_text(
+        "On a break", timeout=LIVE_TIMEOUT_MS
+    )
+    assert page.evaluate("window.__noReloadMarker") == "still here"
+    page.screenshot(path=str(screenshots / "dashboard-desktop-staff-status.png"), full_page=True)
+
+
+def test_staff_panel_follows_the_dashboard_ward(web_app: str, browser: Browser) -> None:
+    page = open_page(browser, web_app, "/", "dr.attending", DESKTOP)  # the whole hospital
+    rows = page.get_by_test_id("staff-status-row")
+    expect(rows.first).to_be_visible(timeout=60_000)
+    page.locator("#ward-selector").select_option("CARD")
+    # A cardiology charge nurse is on shift day and night; the ICU ones are not shown.
+    expect(
+        rows.filter(has_text="Maria Santos").or_(rows.filter(has_text="Olivia Grant"))
+    ).to_be_visible()
+    expect(rows.filter(has_text="Rachel Stein")).to_have_count(0)
+    expect(rows.filter(has_text="Victor Hale")).to_have_count(0)
+    page.locator("#ward-selector").select_option("ICU")
+    expect(
+        rows.filter(has_text="Rachel Stein").or_(rows.filter(has_text="Victor Hale"))
+    ).to_be_visible()
+    expect(rows.filter(has_text="Maria Santos")).to_have_count(0)
+    expect(rows.filter(has_text="Olivia Grant")).to_have_count(0)
