@@ -30,6 +30,25 @@ CHROMIUM_ARGS = [
 ]
 
 
+def wait_for_page(page, function: str, timeout: float = 30) -> None:
+    """Wait until the JavaScript `function` (a "() => ..." or "async () => ..." source)
+    returns something truthy in the page, polled from the test.
+
+    Playwright's own wait_for_function evaluates a string inside the page while it polls,
+    which our Content-Security-Policy (no 'unsafe-eval') forbids once it has to retry."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    from healthguard.runtime.embedded import wait_until
+
+    def holds() -> bool:
+        try:
+            return bool(page.evaluate(function))
+        except PlaywrightError:  # the page is navigating: its context is being replaced
+            return False
+
+    assert wait_until(holds, timeout, 0.1), f"not true within {timeout} s: {function}"
+
+
 def system_chromium() -> str | None:
     configured = os.environ.get("HEALTHGUARD_CHROMIUM")
     if configured and Path(configured).exists():

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from e2e_support import DESKTOP, PHONE, TABLET, session_cookie
+from e2e_support import DESKTOP, PHONE, TABLET, session_cookie, wait_for_page
 from playwright.sync_api import Browser, Page, expect
 from sqlmodel import Session, select
 
@@ -31,7 +31,6 @@ from healthguard.models import (
     User,
     Ward,
 )
-from healthguard.runtime.embedded import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -118,11 +117,8 @@ def read_entries(incident_id: uuid.UUID) -> list[IncidentEvent]:
 
 
 def wait_for_js(page: Page, condition: str, timeout: float = 10) -> None:
-    """Wait until the page's `condition` holds, evaluated from the test (Playwright's
-    wait_for_function polls with eval inside the page, which our CSP forbids)."""
-    assert wait_until(lambda: page.evaluate(f"() => Boolean({condition})"), timeout, 0.1), (
-        f"not true within {timeout} s: {condition}"
-    )
+    """Wait until the page's `condition` (an expression) holds."""
+    wait_for_page(page, f"() => Boolean({condition})", timeout)
 
 
 def no_horizontal_scroll(page: Page) -> None:

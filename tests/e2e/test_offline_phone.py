@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from e2e_support import PHONE, session_cookie, ward_with_two_nurses
+from e2e_support import PHONE, session_cookie, wait_for_page, ward_with_two_nurses
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlmodel import Session, select
 
@@ -106,7 +106,8 @@ def open_my_alarms(
     page.goto(f"{base}/my")
     card = page.locator(f'[data-testid="my-alarm"][data-incident-id="{incident_id}"]')
     expect(card).to_be_visible(timeout=60_000)
-    page.wait_for_function(
+    wait_for_page(
+        page,
         f"""async () => {{
             const cache = await caches.open("hg-device-v1");
             const found = await cache.match("/__hg/offline/kit");
@@ -114,9 +115,9 @@ def open_my_alarms(
             const kit = await found.json();
             return kit.alarms.some((a) => a.id === "{incident_id}");
         }}""",
-        timeout=30_000,
+        timeout=30,
     )
-    page.wait_for_function(SHELL_KEPT, timeout=30_000)
+    wait_for_page(page, SHELL_KEPT, timeout=30)
     return page
 
 
@@ -183,9 +184,7 @@ def test_an_ack_tapped_offline_is_replayed_when_back_online(
     # Signing out deletes the list and the queue kept on the phone.
     page.get_by_test_id("sign-out").click()
     page.wait_for_url("**/login", timeout=30_000)
-    page.wait_for_function(
-        'async () => !(await caches.keys()).includes("hg-device-v1")', timeout=10_000
-    )
+    wait_for_page(page, 'async () => !(await caches.keys()).includes("hg-device-v1")', timeout=10)
 
 
 def test_an_ack_queued_offline_after_someone_else_acknowledged_says_so(
@@ -307,7 +306,7 @@ def test_the_manifest_makes_my_alarms_installable(web_app: str, phone: BrowserCo
     page = phone.new_page()
     page.goto(f"{web_app}/my")
     expect(page.locator('link[rel="manifest"]')).to_have_attribute("href", "/manifest.webmanifest")
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
+    wait_for_page(page, "() => navigator.serviceWorker.controller !== null", timeout=30)
     cdp = phone.new_cdp_session(page)
     parsed = cdp.send("Page.getAppManifest")
     assert parsed["errors"] == [], parsed["errors"]

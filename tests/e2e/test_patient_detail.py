@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from authsupport import audit_rows_after, last_audit_id, new_integration_key
-from e2e_support import DESKTOP, PHONE, TABLET, session_cookie
+from e2e_support import DESKTOP, PHONE, TABLET, session_cookie, wait_for_page
 from playwright.sync_api import Browser, Locator, Page, expect
 from sqlmodel import col, select
 
@@ -110,12 +110,13 @@ def test_readings_sent_through_the_api_appear_in_the_chart_without_reload(
 
     expect(page.get_by_test_id("trend-spo2")).to_contain_text("Last 87 %", timeout=LIVE_TIMEOUT_MS)
     expect(page.get_by_test_id("trend-heart-rate")).to_contain_text("Last 123 /min")
-    page.wait_for_function(
+    wait_for_page(
+        page,
         """() => {
             const plot = document.querySelector('[data-testid="trend-spo2"] .js-plotly-plot');
             return plot && plot.data && plot.data.some((t) => Array.from(t.y || []).includes(87));
         }""",
-        timeout=LIVE_TIMEOUT_MS,
+        timeout=LIVE_TIMEOUT_MS / 1000,
     )
     assert 87 in chart_values(page, "trend-spo2")
     assert page.evaluate("window.__noReloadMarker") == "still here"
