@@ -258,3 +258,95 @@ def staff_concerned_by(session: Session, incident_id: uuid.UUID) -> list[uuid.UU
     if assignee is not None:
         people.add(assignee)
     return sorted(people)
+
+
+@dataclass(frozen=True)
+class QueueExtras:
+    """What a queue card adds to an `OpenIncidentRow`: who has it, who acknowledged it and
+    where its escalation stands (staff names, never patient data)."""
+
+    assignee: str  # the assigned staff member's display name ("" when unassigned)
+    acknowledged_by: str  # who acknowledged, by display name ("" when not acknowledged)
+    escalation_step: int  # 0-based, as `Incident.escalation_step`
+    escalation_steps: int | None  # steps of its policy (None: no policy)
+    has_escalation: bool  # an escalation run exists for it
+    escalating: bool  # the run is escalating (not stopped by an acknowledgement)
+    next_step_at: datetime | None  # when the next step is due, while escalating
+
+
+def queue_extras(session: Session, incident_ids: Collection[str]) -> dict[str, QueueExtras]:
+    """`QueueExtras` of these incidents (ids as strings), in one query whatever their
+    number: the queue is reloaded on every change, so this stays one round trip."""
+    from sqlalchemy.orm import aliased
+
+    from healthguard.models import EscalationPolicy, IncidentEscalation, Staff, User
+
+    if not incident_ids:
+        return {}
+    assignee = aliased(Staff)
+    ack_user = aliased(User)
+    ack_staff = aliased(Staff)
+    state = col(IncidentEscalation.state)
+    steps = sa.func.jsonb_array_length(col(EscalationPolicy.definition)["steps"])
+    columns: list[Any] = [
+        col(Incident.id),
+        col(Incident.status),
+        col(Incident.escalation_step),
+        col(Incident.acknowledged_by),
+        col(assignee.display_name),
+        col(ack_staff.display_name),
+        state["acknowledged_by"]["name"].astext,
+        state["status"].astext,
+        col(IncidentEscalation.incident_id),
+        col(IncidentEscalation.next_due_at),
+        sa.case(
+            (sa.func.jsonb_typeof(col(EscalationPolicy.definition)["steps"]) == "array", steps),
+            else_=None,
+        ),
+    ]
+    stmt = (
+        sa.select(*columns)
+        .select_from(Incident)
+        .join(assignee, col(assignee.id) == col(Incident.assignee_staff_id), isouter=True)
+        .join(ack_user, col(ack_user.username) == col(Incident.acknowledged_by), isouter=True)
+        .join(ack_staff, col(ack_staff.id) == col(ack_user.staff_id), isouter=True)
+        .join(
+            IncidentEscalation,
+            col(IncidentEscalation.incident_id) == col(Incident.id),
+            isouter=True,
+        )
+        .join(
+            EscalationPolicy,
+            col(EscalationPolicy.id) == col(Incident.escalation_policy_id),
+            isouter=True,
+        )
+        .where(col(Incident.id).in_([uuid.UUID(i) for i in incident_ids]))
+    )
+    acknowledged = (IncidentStatus.ACKNOWLEDGED.value, IncidentStatus.IN_PROGRESS.value)
+    extras: dict[str, QueueExtras] = {}
+    for (
+        incident_id,
+        status,
+        step,
+        acked_by,
+        assignee_name,
+        ack_staff_name,
+        ack_state_name,
+        run_status,
+        run_id,
+        next_due_at,
+        step_count,
+    ) in session.execute(stmt).all():
+        escalating = run_status == "escalating"
+        extras[str(incident_id)] = QueueExtras(
+            assignee=assignee_name or "",
+            acknowledged_by=(ack_staff_name or ack_state_name or acked_by or "")
+            if status in acknowledged
+            else "",
+            escalation_step=int(step or 0),
+            escalation_steps=int(step_count) if step_count else None,
+            has_escalation=run_id is not None,
+            escalating=escalating,
+            next_step_at=next_due_at if escalating else None,
+        )
+    return extras

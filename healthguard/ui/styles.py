@@ -20,6 +20,17 @@ HEADER_TEXT = "#ffffff"
 MUTED_TEXT = "#4b5563"
 CARD_BORDER = "#d1d5db"
 
+# A dark button with a 44 px touch target (Acknowledge, Close, ...).
+DARK_BUTTON = {
+    "min_height": "44px",
+    "padding": "0 1rem",
+    "background": "#111827",
+    "color": "#ffffff",
+    "border": "none",
+    "border_radius": "6px",
+    "cursor": "pointer",
+}
+
 # Global CSS: keyframes for flashing high/medium priority alarms (reduced for users who ask).
 GLOBAL_STYLE = {
     "@keyframes hg-flash": {"0%, 100%": {"opacity": 1}, "50%": {"opacity": 0.55}},

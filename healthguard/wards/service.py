@@ -1,18 +1,19 @@
-"""Read-side queries for the ward bed board (latest vitals per patient)."""
+"""Read-side queries for the ward bed board (latest vitals and NEWS2 per patient)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import Session, select
 
 from healthguard.incidents.service import initials
-from healthguard.models import Admission, Bed, Observation, Patient, Ward
+from healthguard.models import Admission, Bed, News2Score, Observation, Patient, Ward
 from healthguard.patients.phi import display_names
+from healthguard.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,16 @@ class LatestValue:
 
 
 @dataclass(frozen=True)
+class News2Value:
+    """One stored NEWS2 score (healthguard.clinical.news2): total, partial, risk band."""
+
+    total: int
+    partial: bool
+    risk: str  # low / low-medium / medium / high
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
 class BedRow:
     ward_code: str
     bed_label: str
@@ -38,6 +49,7 @@ class BedRow:
     patient_initials: str
     spo2_scale: int | None
     latest: dict[str, LatestValue] = field(default_factory=dict)
+    news2: tuple[News2Value, ...] = ()  # the latest two fresh scores, newest first
 
     @property
     def last_observed_at(self) -> datetime | None:
@@ -75,8 +87,42 @@ def latest_vitals(
     return result
 
 
-def ward_board(session: Session, ward_code: str | None = None) -> list[BedRow]:
-    """Every bed of a ward (or of all wards) with its patient and latest vitals."""
+def latest_news2(
+    session: Session, patient_ids: list[uuid.UUID], *, since: datetime, count: int = 2
+) -> dict[uuid.UUID, tuple[News2Value, ...]]:
+    """The `count` newest NEWS2 scores observed at or after `since` for each patient,
+    newest first, in one query (a LATERAL top-`count` per patient, each an index scan of
+    news2_scores' (patient_id, observed_at) key however many scores a patient has)."""
+    if not patient_ids:
+        return {}
+    scores = News2Score.__table__  # type: ignore[attr-defined]
+    patients = Patient.__table__  # type: ignore[attr-defined]
+    newest = (
+        sa.select(scores.c.total, scores.c.partial, scores.c.risk, scores.c.observed_at)
+        .where(scores.c.patient_id == patients.c.id, scores.c.observed_at >= since)
+        .order_by(scores.c.observed_at.desc())
+        .limit(count)
+        .lateral("newest")
+    )
+    stmt = (
+        sa.select(
+            patients.c.id, newest.c.total, newest.c.partial, newest.c.risk, newest.c.observed_at
+        )
+        .select_from(patients.join(newest, sa.true()))
+        .where(patients.c.id.in_(patient_ids))
+        .order_by(patients.c.id, newest.c.observed_at.desc())
+    )
+    found: dict[uuid.UUID, list[News2Value]] = {}
+    for pid, total, partial, risk, observed_at in session.execute(stmt):
+        found.setdefault(pid, []).append(News2Value(int(total), bool(partial), risk, observed_at))
+    return {pid: tuple(values) for pid, values in found.items()}
+
+
+def ward_board(
+    session: Session, ward_code: str | None = None, *, now: datetime | None = None
+) -> list[BedRow]:
+    """Every bed of a ward (or of all wards) with its patient, latest vitals and latest two
+    NEWS2 scores within the NEWS2 freshness window before `now` (default: the clock)."""
     stmt = (
         select(Bed, Ward.code, Patient)
         .join(Ward, Ward.id == Bed.ward_id)  # type: ignore[arg-type]
@@ -92,7 +138,10 @@ def ward_board(session: Session, ward_code: str | None = None) -> list[BedRow]:
     if ward_code:
         stmt = stmt.where(Ward.code == ward_code.upper())
     rows = session.exec(stmt).all()
-    vitals = latest_vitals(session, [p.id for _, _, p in rows if p is not None])
+    patient_ids = [p.id for _, _, p in rows if p is not None]
+    vitals = latest_vitals(session, patient_ids)
+    freshness = timedelta(seconds=get_settings().news2_freshness_seconds)
+    news2 = latest_news2(session, patient_ids, since=(now or datetime.now(UTC)) - freshness)
     return [
         BedRow(
             ward_code=code,
@@ -107,6 +156,7 @@ def ward_board(session: Session, ward_code: str | None = None) -> list[BedRow]:
             ),
             spo2_scale=patient.spo2_scale if patient else None,
             latest=vitals.get(patient.id, {}) if patient else {},
+            news2=news2.get(patient.id, ()) if patient else (),
         )
         for bed, code, patient in rows
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,11 @@ import redis
 from e2e_support import DESKTOP, PHONE, TABLET, session_cookie
 from playwright.sync_api import Browser, Page, expect
 from rq import Queue
+from sqlmodel import col, select
+
+from healthguard.db import session_scope
+from healthguard.models import Admission, Bed, Incident, News2Score, Staff, User, Ward
+from healthguard.ui.routes import patient_path
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +38,41 @@ def open_dashboard(
 def enqueue_incident(redis_url: str, title: str, ward: str, bed: str, priority: str = "P1") -> None:
     queue = Queue("default", connection=redis.Redis.from_url(redis_url))
     queue.enqueue("workers.jobs.open_incident_job", title, priority, ward, bed)
+
+
+def staff_name(staff_id: object) -> str:
+    with session_scope() as session:
+        staff = session.get(Staff, staff_id)
+        assert staff is not None
+        return staff.display_name
+
+
+def assignee_name(incident_id: str) -> str:
+    """The display name of the staff member the incident was assigned to on opening."""
+    with session_scope() as session:
+        incident = session.get(Incident, uuid.UUID(incident_id))
+        assert incident is not None and incident.assignee_staff_id is not None
+        staff_id = incident.assignee_staff_id
+    return staff_name(staff_id)
+
+
+def user_staff_name(username: str) -> str:
+    with session_scope() as session:
+        user = session.exec(select(User).where(User.username == username)).one()
+        staff_id = user.staff_id
+    return staff_name(staff_id)
+
+
+def card_bed_patient(bed_label: str) -> uuid.UUID:
+    with session_scope() as session:
+        return session.exec(
+            select(Admission.patient_id)
+            .join(Bed, col(Bed.id) == col(Admission.bed_id))
+            .join(Ward, col(Ward.id) == col(Bed.ward_id))
+            .where(
+                Ward.code == "CARD", Bed.label == bed_label, col(Admission.discharged_at).is_(None)
+            )
+        ).one()
 
 
 def mark_page(page: Page) -> None:
@@ -127,12 +168,64 @@ def test_nurse_acknowledges_on_the_tablet_and_the_desktop_follows(
 
     card = tablet.get_by_test_id("incident-card").filter(has_text=title)
     expect(card).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    # Who has it, the escalation step and the live time to the next step.
+    incident_id = card.get_attribute("data-incident-id")
+    assert incident_id
+    expect(card.get_by_test_id("incident-assignee")).to_have_text(
+        f"Assigned to {assignee_name(incident_id)}"
+    )
+    expect(card.get_by_test_id("incident-escalation")).to_have_text(
+        re.compile(r"^Escalation: Step 1 of \d; escalating$")
+    )
+    expect(card.get_by_test_id("incident-next-step")).to_have_text(
+        re.compile(r"^next step at \d\d:\d\d:\d\d \(in .+\)$")
+    )
+    expect(card.get_by_test_id("incident-ack")).to_have_text("Not acknowledged")
     card.get_by_test_id("acknowledge").click()
     expect(tablet.get_by_test_id("dashboard-message")).to_contain_text("acknowledged")
-    expect(card).to_contain_text("Acknowledged", timeout=LIVE_TIMEOUT_MS)
+    nurse = user_staff_name("nurse.card")
+    expect(card.get_by_test_id("incident-ack")).to_have_text(
+        f"Acknowledged by {nurse}", timeout=LIVE_TIMEOUT_MS
+    )
     expect(card.get_by_test_id("acknowledge")).to_have_count(0)
+    expect(card.get_by_test_id("incident-escalation")).to_contain_text("stopped: acknowledged")
+    expect(card.get_by_test_id("incident-next-step")).to_have_count(0)
 
     desk_card = desk.get_by_test_id("incident-card").filter(has_text=title)
-    expect(desk_card).to_contain_text("Acknowledged", timeout=LIVE_TIMEOUT_MS)
+    expect(desk_card).to_contain_text(f"Acknowledged by {nurse}", timeout=LIVE_TIMEOUT_MS)
     assert_not_reloaded(desk)
     tablet.screenshot(path=str(screenshots / "dashboard-tablet-acknowledged.png"))
+
+
+def test_bed_shows_news2_banded_by_risk_partial_and_trend(
+    web_app: str, browser: Browser, screenshots: Path
+) -> None:
+    patient_id = card_bed_patient("B6")
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        for minutes, total, partial, risk in ((12, 4, False, "low"), (2, 7, True, "high")):
+            session.add(
+                News2Score(
+                    patient_id=patient_id,
+                    observed_at=now - timedelta(minutes=minutes),
+                    total=total,
+                    partial=partial,
+                    risk=risk,
+                    subscores={},
+                )
+            )
+
+    page = open_dashboard(browser, f"{web_app}/?ward=CARD", TABLET, username="nurse.card")
+    bed = page.get_by_test_id("bed-card").filter(
+        has=page.locator(f'a[href="{patient_path(str(patient_id))}"]')
+    )
+    news2 = bed.get_by_test_id("bed-news2")
+    expect(news2).to_have_text("NEWS2 7 · high risk")  # the band in words, not colour alone
+    expect(news2).to_have_attribute("data-risk", "high")
+    expect(news2).to_have_css("background-color", "rgb(254, 226, 226)")
+    expect(bed.get_by_test_id("bed-news2-partial")).to_have_text("partial")
+    trend = bed.get_by_role("img", name="NEWS2 up from 4")
+    expect(trend).to_have_text("↑ from 4")
+    # A bed whose patient has no score in the freshness window says so.
+    expect(page.get_by_test_id("bed-news2-none").first).to_have_text("No current NEWS2")
+    bed.screenshot(path=str(screenshots / "dashboard-bed-news2.png"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from healthguard.incidents.service import OpenIncidentRow
+from healthguard.incidents.service import OpenIncidentRow, QueueExtras
+from healthguard.ui.components.bed_card import NEWS2_RISK_COLOURS
 from healthguard.ui.states.feed import bed_card, incident_card, ward_code_of_token
-from healthguard.wards.service import BedRow, LatestValue
+from healthguard.wards.service import BedRow, LatestValue, News2Value
 
 pytestmark = pytest.mark.unit
 
@@ -165,3 +167,151 @@ def test_empty_bed_card() -> None:
 )
 def test_ward_code_of_token(token: str, code: str | None) -> None:
     assert ward_code_of_token(token) == code
+
+
+# --- who has it and where its escalation stands ------------------------------------------
+
+LONDON = ZoneInfo("Europe/London")
+NOW = datetime(2025, 7, 1, 13, 0, tzinfo=UTC)
+
+
+def extras(**kw: object) -> QueueExtras:
+    values: dict[str, object] = {
+        "assignee": "Nia Okafor",
+        "acknowledged_by": "",
+        "escalation_step": 1,
+        "escalation_steps": 3,
+        "has_escalation": True,
+        "escalating": True,
+        "next_step_at": NOW + timedelta(seconds=40),
+    }
+    values.update(kw)
+    return QueueExtras(**values)  # type: ignore[arg-type]
+
+
+def test_card_without_extras_says_nothing_about_assignment_or_escalation() -> None:
+    card = incident_card(row())
+    assert (card.assignee, card.acknowledged_by, card.escalation, card.next_step_at) == (
+        "",
+        "",
+        "",
+        "",
+    )
+
+
+def test_escalating_card_shows_assignee_step_and_next_step_in_hospital_time() -> None:
+    card = incident_card(row(), extras(), now=NOW, zone=LONDON)
+    assert card.assignee == "Nia Okafor"
+    assert card.escalation == "Step 2 of 3; escalating"
+    assert card.next_step_at == "2025-07-01T13:00:40+00:00"
+    assert card.next_step_local == "14:00:40"  # British Summer Time
+    assert card.status == "Not acknowledged" and card.acknowledged_by == ""
+
+
+def test_acknowledged_card_names_who_and_has_no_next_step() -> None:
+    card = incident_card(
+        row(acknowledged=True),
+        extras(acknowledged_by="Nia Okafor", escalating=False, next_step_at=None),
+        now=NOW,
+        zone=LONDON,
+    )
+    assert card.status == "Acknowledged"
+    assert card.acknowledged_by == "Nia Okafor"
+    assert card.escalation == "Step 2 of 3; stopped: acknowledged"
+    assert card.next_step_at == "" and card.next_step_local == ""
+
+
+def test_unacknowledged_card_never_names_an_acknowledger() -> None:
+    card = incident_card(row(), extras(acknowledged_by="Old Name"), now=NOW, zone=LONDON)
+    assert card.acknowledged_by == ""
+
+
+def test_card_without_an_escalation_run_or_policy_has_no_step() -> None:
+    card = incident_card(
+        row(),
+        extras(
+            assignee="",
+            escalation_steps=None,
+            has_escalation=False,
+            escalating=False,
+            next_step_at=None,
+        ),
+        now=NOW,
+        zone=LONDON,
+    )
+    assert card.assignee == "" and card.escalation == ""
+
+
+# --- NEWS2 on the bed card --------------------------------------------------------------------
+
+
+def scored(*scores: tuple[int, bool, str]) -> BedRow:
+    t0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    return BedRow(
+        ward_code="MED",
+        bed_label="B4",
+        patient_id="p-4",
+        patient_initials="R.S.",
+        spo2_scale=1,
+        news2=tuple(
+            News2Value(total, partial, risk, t0 - timedelta(minutes=5 * n))
+            for n, (total, partial, risk) in enumerate(scores)
+        ),
+    )
+
+
+def test_bed_card_news2_total_risk_in_words_and_partial() -> None:
+    card = bed_card(scored((8, True, "high"), (3, False, "low")))
+    assert card.has_news2 is True
+    assert card.news2 == "NEWS2 8 · high risk"
+    assert card.news2_risk == "high"
+    assert card.news2_partial is True
+
+
+@pytest.mark.parametrize(
+    ("latest", "before", "arrow", "words"),
+    [
+        (8, 3, "↑ from 3", "NEWS2 up from 3"),
+        (2, 5, "↓ from 5", "NEWS2 down from 5"),
+        (4, 4, "→ steady", "NEWS2 steady at 4"),
+    ],
+)
+def test_bed_card_news2_trend_against_the_score_before(
+    latest: int, before: int, arrow: str, words: str
+) -> None:
+    card = bed_card(scored((latest, False, "medium"), (before, False, "low")))
+    assert card.news2_trend == arrow
+    assert card.news2_trend_words == words
+
+
+def test_bed_card_with_one_score_has_no_arrow() -> None:
+    card = bed_card(scored((5, False, "medium")))
+    assert card.news2 == "NEWS2 5 · medium risk"
+    assert card.news2_partial is False
+    assert card.news2_trend == "" and card.news2_trend_words == ""
+
+
+def test_bed_card_without_a_current_score() -> None:
+    card = bed_card(scored())
+    assert card.has_news2 is False
+    assert (card.news2, card.news2_risk, card.news2_trend) == ("", "", "")
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_news2_risk_bands_cover_every_risk_with_aa_contrast() -> None:
+    assert set(NEWS2_RISK_COLOURS) == {"low", "low-medium", "medium", "high"}
+    for risk, colours in NEWS2_RISK_COLOURS.items():
+        assert contrast(colours["text"], colours["bg"]) >= 4.5, risk
+    backgrounds = {c["bg"] for c in NEWS2_RISK_COLOURS.values()}
+    assert len(backgrounds) == 4  # each band its own colour (and its words)

@@ -35,6 +35,48 @@ def incident_page_link(card: IncidentCardData) -> rx.Component:
     )
 
 
+def acknowledgement(card: IncidentCardData) -> rx.Component:
+    """The acknowledgement in words: "Not acknowledged", or who did ("Acknowledged by ...")."""
+    return rx.el.span(
+        rx.cond(card.acknowledged_by != "", "Acknowledged by " + card.acknowledged_by, card.status),
+        data_testid="incident-ack",
+    )
+
+
+def escalation_line(card: IncidentCardData) -> rx.Component:
+    """Who has it, the escalation step and, while escalating, when the next step is due
+    (a live "in 40 seconds", in the browser)."""
+    return rx.el.div(
+        rx.el.span(
+            rx.cond(card.assignee != "", "Assigned to " + card.assignee, "Unassigned"),
+            data_testid="incident-assignee",
+        ),
+        rx.cond(
+            card.escalation != "",
+            rx.el.span("Escalation: ", card.escalation, data_testid="incident-escalation"),
+        ),
+        rx.cond(
+            card.next_step_at != "",
+            rx.el.span(
+                "next step at ",
+                card.next_step_local,
+                " (",
+                rx.moment(card.next_step_at, from_now=True, interval=5000),
+                ")",
+                data_testid="incident-next-step",
+            ),
+        ),
+        style={
+            "display": "flex",
+            "gap": "0.75rem",
+            "flex_wrap": "wrap",
+            "font_size": "0.9rem",
+            "margin_top": "0.2rem",
+            "color": alarm_colour(card, "text"),
+        },
+    )
+
+
 def incident_card(card: IncidentCardData) -> rx.Component:
     return rx.el.article(
         rx.el.div(
@@ -66,7 +108,7 @@ def incident_card(card: IncidentCardData) -> rx.Component:
         rx.el.div(
             rx.el.span(card.location),
             rx.cond(card.patient != "", rx.el.span("Patient ", card.patient)),
-            rx.el.span(card.status),
+            acknowledgement(card),
             rx.el.span(
                 "opened ",
                 rx.moment(card.opened_at, format="HH:mm", local=True),
@@ -82,6 +124,7 @@ def incident_card(card: IncidentCardData) -> rx.Component:
                 "color": alarm_colour(card, "text"),
             },
         ),
+        escalation_line(card),
         rx.cond(
             DashboardState.can_acknowledge & (card.status == "Not acknowledged"),
             rx.el.button(
@@ -89,16 +132,7 @@ def incident_card(card: IncidentCardData) -> rx.Component:
                 on_click=DashboardState.acknowledge(card.id),
                 data_testid="acknowledge",
                 aria_label="Acknowledge incident",
-                style={
-                    "margin_top": "0.5rem",
-                    "min_height": "44px",
-                    "padding": "0 1rem",
-                    "background": "#111827",
-                    "color": "#ffffff",
-                    "border": "none",
-                    "border_radius": "6px",
-                    "cursor": "pointer",
-                },
+                style={"margin_top": "0.5rem", **styles.DARK_BUTTON},
             ),
         ),
         data_testid="incident-card",

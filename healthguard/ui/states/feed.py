@@ -19,15 +19,21 @@ import reflex as rx
 from healthguard.alarms.pauses import active_pauses
 from healthguard.db import session_scope
 from healthguard.incidents.priority import PRIORITY_STYLES
-from healthguard.incidents.service import OpenIncidentRow, list_open_incidents
+from healthguard.incidents.service import (
+    OpenIncidentRow,
+    QueueExtras,
+    list_open_incidents,
+    queue_extras,
+)
 from healthguard.models import AlarmPause, Ward
 from healthguard.realtime.events import ALL_WARDS_FEED, ward_feed_token
 from healthguard.security.permissions import Permission, Principal, allows
 from healthguard.security.scope import ward_scope
 from healthguard.settings import get_settings
+from healthguard.ui.incident_view import escalation_words, local_time
 from healthguard.ui.routes import patient_path
 from healthguard.ui.states.auth import AuthState
-from healthguard.wards.service import BedRow, ward_board
+from healthguard.wards.service import BedRow, News2Value, ward_board
 
 VITAL_LABELS: tuple[tuple[str, str, str], ...] = (
     ("heart_rate", "HR", ""),
@@ -52,6 +58,11 @@ class IncidentCardData:
     patient: str = ""
     status: str = ""
     opened_at: str = ""  # ISO 8601, shown in local time and as a live age by the browser
+    assignee: str = ""  # the assigned staff member's name ("" when unassigned)
+    acknowledged_by: str = ""  # who acknowledged it, by name ("" when not acknowledged)
+    escalation: str = ""  # "Step 2 of 3; escalating" ("" when it has no escalation)
+    next_step_at: str = ""  # ISO 8601 while escalating: the live "in 40 seconds"
+    next_step_local: str = ""  # "14:32:10", hospital time
 
 
 @dataclasses.dataclass
@@ -64,14 +75,29 @@ class BedCardData:
     vitals: list[str] = dataclasses.field(default_factory=list)
     last_vitals_at: str = ""
     patient_href: str = ""  # the patient page ("" for an empty bed)
+    patient_id: str = ""  # opens the patient in the dashboard's drawer
     paused: bool = False  # the patient's alarms are paused (healthguard.alarms.pauses)
     paused_until: str = ""  # "14:30", hospital time
+    has_news2: bool = False  # a NEWS2 score within the freshness window
+    news2: str = ""  # "NEWS2 8 · high risk", the total with its risk in words
+    news2_risk: str = ""  # low / low-medium / medium / high: the colour band
+    news2_partial: bool = False  # some parameters missing: the real score may be higher
+    news2_trend: str = ""  # "↑ from 3", "↓ from 5", "→ steady" ("" without an earlier score)
+    news2_trend_words: str = ""  # the arrow for screen readers: "NEWS2 up from 3"
 
 
-def incident_card(row: OpenIncidentRow) -> IncidentCardData:
+def incident_card(
+    row: OpenIncidentRow,
+    extras: QueueExtras | None = None,
+    *,
+    now: datetime | None = None,
+    zone: ZoneInfo | None = None,
+) -> IncidentCardData:
+    """A queue card; with `extras` (healthguard.incidents.service.queue_extras) it also says
+    who has it, who acknowledged it and where its escalation stands."""
     style = PRIORITY_STYLES[row.priority]
     location = " · ".join(p for p in (row.ward_code, row.bed_label and f"bed {row.bed_label}") if p)
-    return IncidentCardData(
+    card = IncidentCardData(
         id=row.id,
         number=row.number,
         priority=row.priority,
@@ -85,6 +111,43 @@ def incident_card(row: OpenIncidentRow) -> IncidentCardData:
         status="Acknowledged" if row.acknowledged else "Not acknowledged",
         opened_at=row.opened_at.astimezone(UTC).isoformat(),
     )
+    if extras is None:
+        return card
+    card.assignee = extras.assignee
+    card.acknowledged_by = extras.acknowledged_by if row.acknowledged else ""
+    if extras.has_escalation or extras.escalation_steps:
+        card.escalation = escalation_words(
+            extras.escalation_step, extras.escalation_steps, extras.escalating, row.status
+        )
+    if extras.next_step_at is not None:
+        card.next_step_at = extras.next_step_at.astimezone(UTC).isoformat()
+        card.next_step_local = local_time(
+            extras.next_step_at,
+            zone or ZoneInfo(get_settings().timezone),
+            now or datetime.now(UTC),
+        )
+    return card
+
+
+def set_news2(card: BedCardData, scores: tuple[News2Value, ...]) -> None:
+    """The bed card's NEWS2: the latest score (newest first in `scores`), its risk band in
+    words and whether it is partial, and the arrow against the score before it."""
+    if not scores:
+        return
+    latest = scores[0]
+    card.has_news2 = True
+    card.news2 = f"NEWS2 {latest.total} · {latest.risk} risk"
+    card.news2_risk = latest.risk
+    card.news2_partial = latest.partial
+    if len(scores) < 2:
+        return
+    before = scores[1].total
+    if latest.total > before:
+        card.news2_trend, card.news2_trend_words = f"↑ from {before}", f"NEWS2 up from {before}"
+    elif latest.total < before:
+        card.news2_trend, card.news2_trend_words = f"↓ from {before}", f"NEWS2 down from {before}"
+    else:
+        card.news2_trend, card.news2_trend_words = "→ steady", f"NEWS2 steady at {before}"
 
 
 def bed_card(row: BedRow, pause_ends_at: datetime | None = None) -> BedCardData:
@@ -98,7 +161,7 @@ def bed_card(row: BedRow, pause_ends_at: datetime | None = None) -> BedCardData:
     if consciousness is not None and consciousness.value_text:
         parts.append(f"ACVPU {consciousness.value_text}")
     last = row.last_observed_at
-    return BedCardData(
+    card = BedCardData(
         ward=row.ward_code,
         bed=row.bed_label,
         patient=row.patient_initials,
@@ -107,6 +170,7 @@ def bed_card(row: BedRow, pause_ends_at: datetime | None = None) -> BedCardData:
         vitals=parts,
         last_vitals_at=last.astimezone(UTC).isoformat() if last else "",
         patient_href=patient_path(row.patient_id) if row.patient_id else "",
+        patient_id=row.patient_id or "",
         paused=pause_ends_at is not None,
         paused_until=(
             pause_ends_at.astimezone(ZoneInfo(get_settings().timezone)).strftime("%H:%M")
@@ -114,12 +178,16 @@ def bed_card(row: BedRow, pause_ends_at: datetime | None = None) -> BedCardData:
             else ""
         ),
     )
+    set_news2(card, row.news2)
+    return card
 
 
 def load_feed_rows(ward_code: str | None) -> tuple[list[IncidentCardData], list[BedCardData]]:
     """Read a feed's rows from Postgres (blocking: call through a thread)."""
     from sqlmodel import select
 
+    now = datetime.now(UTC)
+    zone = ZoneInfo(get_settings().timezone)
     with session_scope() as session:
         ward_id = None
         if ward_code:
@@ -127,12 +195,14 @@ def load_feed_rows(ward_code: str | None) -> tuple[list[IncidentCardData], list[
             if ward is None:
                 return [], []
             ward_id = ward.id
-        incidents = [incident_card(r) for r in list_open_incidents(session, ward_id=ward_id)]
-        rows = ward_board(session, ward_code)
+        open_rows = list_open_incidents(session, ward_id=ward_id)
+        extras = queue_extras(session, [r.id for r in open_rows])
+        incidents = [incident_card(r, extras.get(r.id), now=now, zone=zone) for r in open_rows]
+        rows = ward_board(session, ward_code, now=now)
         pauses = active_pauses(
             session,
             [uuid.UUID(r.patient_id) for r in rows if r.patient_id],
-            now=datetime.now(UTC),
+            now=now,
         )
         beds = [bed_card(r, _pause_end(pauses, r.patient_id)) for r in rows]
     return incidents, beds
