@@ -4,27 +4,35 @@ vital signs POSTed to the REST API -> triage worker -> a P1 with its NEWS2 evide
 Desktop (1440x900) and phone (390x844): the trigger values and sub-scores, the chart, the
 timeline, a nurse acknowledges on the page and another open page follows without a reload.
 Tablet (820x1180): a charge nurse escalates and reassigns. Desktop: a physician resolves as a
-false alarm (a reason text is required). A nurse of another ward gets "not found" in words
-and no data. Screenshots go to test-artifacts/screenshots/incident-*.png."""
+false alarm (a reason text is required). Phone: a charge nurse raises a P2 to P1 (another
+open page follows), names the lead, resolves and closes it; a nurse reopens another resolved
+incident within the window the page states. A nurse of another ward gets "not found" in
+words and no data. Screenshots go to test-artifacts/screenshots/incident-*.png."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from authsupport import new_integration_key
+from authsupport import new_integration_key, open_incident_in
 from e2e_support import DESKTOP, PHONE, TABLET, session_cookie
 from playwright.sync_api import Browser, Page, expect
 from sqlmodel import col, select
 
 from healthguard.db import session_scope
+from healthguard.incidents import lifecycle as lc
+from healthguard.incidents.workflow import perform_as
 from healthguard.ingest.store import resolve_patients
-from healthguard.models import AuditLog, Incident
+from healthguard.models import AuditLog, Incident, User
 from healthguard.models.incidents import OPEN_STATUSES
 from healthguard.runtime.embedded import wait_until
+from healthguard.security.accounts import principal_of
+from healthguard.settings import get_settings
+from healthguard.ui.incident_view import local_time
 
 pytestmark = pytest.mark.e2e
 
@@ -111,6 +119,24 @@ def no_horizontal_scroll(page: Page, name: str) -> None:
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
+
+
+# Every control of the actions panel: at least 44 px tall, and named (a button by its text,
+# a field by its label). The ids of those that are not.
+UNFIT_CONTROLS = """() => Array.from(document.querySelectorAll(
+    '[data-testid="incident-actions"] :is(button, select, input, textarea)'
+)).filter(e => {
+    const named = e.tagName === 'BUTTON'
+        ? e.textContent.trim() !== ''
+        : (e.labels && e.labels.length > 0 && e.labels[0].textContent.trim() !== '');
+    return e.getBoundingClientRect().height < 44 || !named;
+}).map(e => e.id || e.dataset.testid || e.tagName)"""
+
+
+def timeline_kinds(page: Page) -> list[str]:
+    return page.get_by_test_id("timeline-entry").evaluate_all(
+        "rows => rows.map(r => r.dataset.kind)"
+    )
 
 
 def vitals_reads(username: str, incident_id: uuid.UUID) -> int:
@@ -291,3 +317,130 @@ def test_a_nurse_of_another_ward_cannot_see_it(
     # An id that does not exist answers the same.
     page.goto(f"{web_app}/incidents/{uuid.uuid4()}")
     expect(page.get_by_test_id("incident-not-found")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+
+
+def test_a_charge_nurse_raises_names_the_lead_resolves_and_closes_and_a_nurse_reopens(
+    web_app: str, triage_worker, browser: Browser, screenshots: Path
+) -> None:
+    incident_id = uuid.UUID(open_incident_in("CARD", "B7", "Staff concerned: confused", "P2"))
+    phone = open_page(browser, f"{web_app}/incidents/{incident_id}", PHONE, "charge.card")
+    badge = phone.get_by_test_id("incident-priority")
+    expect(badge).to_have_text("P2 Urgent", timeout=PAGE_TIMEOUT_MS)
+    # Another open page (the ward nurse's, on a desktop) follows without a reload.
+    watcher = open_page(browser, f"{web_app}/incidents/{incident_id}", DESKTOP, "nurse.card")
+    expect(watcher.get_by_test_id("incident-priority")).to_have_text(
+        "P2 Urgent", timeout=PAGE_TIMEOUT_MS
+    )
+    watcher.evaluate("window.__noReloadMarker = 'still here'")
+    # No lead on a P2, nothing to close or reopen yet; the controls fit a finger and say
+    # what they are, and the phone does not scroll sideways.
+    expect(phone.get_by_test_id("priority-form")).to_be_visible()
+    for absent in ("lead-form", "remove-responder-form", "close-form", "reopen-form"):
+        expect(phone.get_by_test_id(absent)).to_have_count(0)
+    assert phone.evaluate(UNFIT_CONTROLS) == []
+    no_horizontal_scroll(phone, "phone")
+
+    # Raise P2 -> P1.
+    phone.locator("#priority-to").select_option("P1")
+    phone.get_by_test_id("action-change-priority").tap()
+    expect(phone.get_by_test_id("action-message")).to_contain_text(
+        "is now P1 Emergency", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(badge).to_have_text("P1 Emergency")
+    expect(phone.get_by_test_id("incident-summary")).to_have_attribute("data-priority", "P1")
+    raised = phone.locator('[data-testid="timeline-entry"][data-kind="priority_changed"]')
+    expect(raised).to_contain_text("Raised from P2 to P1 by charge.card")
+    expect(watcher.get_by_test_id("incident-priority")).to_have_text(
+        "P1 Emergency", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(watcher.get_by_test_id("incident-summary")).to_have_attribute("data-priority", "P1")
+    assert watcher.evaluate("window.__noReloadMarker") == "still here"
+
+    # The lead is one of the responders: join first, then name them.
+    options = phone.locator("#responder-person option").evaluate_all(
+        "options => options.map(o => o.value)"
+    )
+    person = "charge.card" if "charge.card" in options else next(v for v in options if v)
+    phone.locator("#responder-person").select_option(person)
+    if person == "charge.card":
+        phone.locator("#responder-role").select_option("charge_nurse")
+    phone.get_by_test_id("action-add-responder").tap()
+    expect(phone.get_by_test_id("action-message")).to_contain_text(
+        "responder added", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(phone.get_by_test_id("lead-form")).to_be_visible()
+    expect(phone.get_by_test_id("remove-responder-form")).to_be_visible()
+    phone.locator("#lead-person").select_option(person)
+    phone.get_by_test_id("action-set-lead").tap()
+    expect(phone.get_by_test_id("action-message")).to_contain_text(
+        f"{person} is the lead", timeout=LIVE_TIMEOUT_MS
+    )
+    people = phone.get_by_label("People and escalation")
+    expect(people.locator("dt:text-is('Lead') + dd")).to_have_text(person)
+    expect(phone.get_by_test_id("lead-form")).to_have_count(0)  # the only responder leads
+    lead = phone.locator('[data-testid="timeline-entry"][data-kind="lead_set"]')
+    expect(lead).to_contain_text(f"{person} is the incident lead (named by charge.card)")
+    assert phone.evaluate(UNFIT_CONTROLS) == []
+    no_horizontal_scroll(phone, "phone with every form")
+    phone.screenshot(path=str(screenshots / "incident-phone-p1-lead.png"), full_page=True)
+
+    # Resolve, then close after review.
+    phone.locator("#resolve-reason").select_option("treated")
+    phone.get_by_test_id("action-resolve").tap()
+    expect(phone.get_by_test_id("incident-status")).to_contain_text(
+        "Resolved (Treated) by charge.card", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(phone.get_by_test_id("close-form")).to_be_visible()
+    expect(phone.get_by_test_id("priority-form")).to_have_count(0)
+    phone.locator("#close-note").fill("Reviewed at handover")
+    phone.get_by_test_id("action-close").tap()
+    expect(phone.get_by_test_id("incident-status")).to_contain_text(
+        "Closed by charge.card", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(phone.get_by_test_id("no-actions")).to_be_visible()
+    closed = phone.locator('[data-testid="timeline-entry"][data-kind="closed"]')
+    expect(closed).to_contain_text("Closed by charge.card")
+    expect(closed).to_contain_text("Reviewed at handover")
+    kinds = timeline_kinds(phone)
+    order = ["priority_changed", "responder_joined", "lead_set", "resolved", "closed"]
+    assert [kinds.index(k) for k in order] == sorted(kinds.index(k) for k in order), kinds
+    expect(watcher.get_by_test_id("incident-status")).to_contain_text(
+        "Closed by charge.card", timeout=LIVE_TIMEOUT_MS
+    )
+    no_horizontal_scroll(phone, "phone closed")
+    phone.screenshot(path=str(screenshots / "incident-phone-closed.png"), full_page=True)
+    with session_scope() as session:
+        stored = session.get(Incident, incident_id)
+        assert stored is not None
+        assert (stored.status, stored.priority, stored.lead) == ("closed", "P1", person)
+
+    # Another incident, resolved a moment ago: the nurse reopens it within the window.
+    other = uuid.UUID(open_incident_in("CARD", "B8", "Staff concerned: pale", "P3"))
+    with session_scope() as session:
+        nurse = principal_of(session.exec(select(User).where(User.username == "nurse.card")).one())
+    done = perform_as(nurse, other, lc.Resolve(reason="treated"), now=datetime.now(UTC))
+    assert not isinstance(done, lc.Refusal), done
+    assert done.incident.resolved_at is not None
+    until = local_time(
+        done.incident.resolved_at + lc.REOPEN_WINDOW,
+        ZoneInfo(get_settings().timezone),
+        datetime.now(UTC),
+    )
+    reopen = open_page(browser, f"{web_app}/incidents/{other}", PHONE, "nurse.card")
+    window = reopen.get_by_test_id("reopen-window")
+    expect(window).to_contain_text(f"You can reopen it until {until}", timeout=PAGE_TIMEOUT_MS)
+    expect(reopen.get_by_test_id("close-form")).to_have_count(0)  # a nurse does not close
+    assert reopen.evaluate(UNFIT_CONTROLS) == []
+    no_horizontal_scroll(reopen, "phone reopen")
+    reopen.locator("#reopen-reason").fill("Pale and clammy again")
+    reopen.get_by_test_id("action-reopen").tap()
+    expect(reopen.get_by_test_id("action-message")).to_contain_text(
+        "reopened", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(reopen.get_by_test_id("incident-status")).to_have_text("Not acknowledged")
+    expect(reopen.get_by_test_id("reopen-form")).to_have_count(0)
+    expect(reopen.get_by_test_id("action-acknowledge")).to_be_visible()
+    reopened = reopen.locator('[data-testid="timeline-entry"][data-kind="reopened"]')
+    expect(reopened).to_contain_text("Reopened by nurse.card")
+    expect(reopened).to_contain_text("Pale and clammy again")
+    reopen.screenshot(path=str(screenshots / "incident-phone-reopened.png"), full_page=True)

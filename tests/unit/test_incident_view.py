@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from healthguard.incidents import lifecycle as lc
+from healthguard.security.permissions import ROLE_PERMISSIONS
 from healthguard.ui.incident_view import (
     StatusFacts,
     chart_traces,
@@ -26,7 +27,9 @@ from healthguard.ui.incident_view import (
 from healthguard.ui.states.incident_detail import (
     IncidentDetailState,
     incident_id_from_path,
+    priority_options,
     refusal_words,
+    responder_options,
 )
 
 pytestmark = pytest.mark.unit
@@ -111,6 +114,74 @@ def test_a_conflict_names_who_and_when_and_the_form_field() -> None:
     )
     assert refusal_words(missing, BERLIN, NOW) == "Reason text: must not be empty."
     assert refusal_words(missing, BERLIN, NOW, note=True) == "Note: must not be empty."
+
+
+def test_a_stale_version_says_nothing_changed_and_names_no_version_numbers() -> None:
+    view = lc.IncidentView(
+        status="acknowledged",
+        priority="P2",
+        version=4,
+        number=12,
+        acknowledged_by="nurse.card",
+        acknowledged_at=datetime(2026, 11, 26, 13, 0, tzinfo=UTC),
+    )
+    request = lc.ActionRequest(
+        lc.ChangePriority(priority="P1"), "charge.card", ROLE_PERMISSIONS["charge_nurse"], 3
+    )
+    refusal = lc.plan(view, request, now=NOW)
+    assert isinstance(refusal, lc.Refusal) and refusal.code is lc.RefusalCode.CONFLICT
+    assert refusal_words(refusal, BERLIN, NOW, action=lc.Action.CHANGE_PRIORITY) == (
+        "Incident #12 was changed by someone else since this page showed it: it is "
+        "acknowledged by nurse.card at 14:00:00. Nothing was changed. The page now shows it "
+        "as it is: check, then try again."
+    )
+
+
+def test_each_new_form_names_its_own_field() -> None:
+    def missing(field: str) -> lc.Refusal:
+        return lc.Refusal(
+            lc.RefusalCode.MISSING_REASON,
+            f"{field}: must not be empty.",
+            field,
+            lc.IncidentState.TRIGGERED,
+            (),
+        )
+
+    words = refusal_words(missing("note"), BERLIN, NOW, action=lc.Action.CHANGE_PRIORITY)
+    assert words == "Note (required to lower the priority): must not be empty."
+    assert refusal_words(missing("note"), BERLIN, NOW, action=lc.Action.CLOSE) == (
+        "Review note: must not be empty."
+    )
+    assert refusal_words(missing("note"), BERLIN, NOW) == "Note: must not be empty."
+    assert refusal_words(missing("person"), BERLIN, NOW, action=lc.Action.SET_LEAD) == (
+        "Lead: must not be empty."
+    )
+    assert refusal_words(missing("person"), BERLIN, NOW, action=lc.Action.REMOVE_RESPONDER) == (
+        "Responder: must not be empty."
+    )
+
+
+def test_priority_choices_are_what_the_lifecycle_lets_each_role_do() -> None:
+    view = lc.IncidentView(status="triggered", priority="P2")
+    nurse = priority_options(view, ROLE_PERMISSIONS["nurse"])
+    charge = priority_options(view, ROLE_PERMISSIONS["charge_nurse"])
+    assert [(o.value, o.label) for o in nurse] == [
+        ("P0", "P0 Cardiac arrest (raise)"),
+        ("P1", "P1 Emergency (raise)"),
+    ]
+    assert [o.value for o in charge] == ["P0", "P1", "P3", "P4"]
+    assert charge[-1].label == "P4 Routine (lower: a note is required)"
+    assert priority_options(lc.IncidentView(status="triggered", priority="P0"), set()) == []
+
+
+def test_responder_choices_name_the_role_and_the_lead() -> None:
+    options = responder_options(
+        [("nurse.card", "primary_nurse"), ("dr.attending", "physician")], "dr.attending"
+    )
+    assert [(o.value, o.label) for o in options] == [
+        ("nurse.card", "nurse.card (Primary nurse)"),
+        ("dr.attending", "dr.attending (Physician, the lead)"),
+    ]
 
 
 def test_status_in_words_with_who_and_when() -> None:
@@ -269,5 +340,10 @@ def test_no_event_of_the_page_takes_an_incident_id_from_the_browser() -> None:
         "add_note",
         "add_responder",
         "resolve",
+        "change_priority",
+        "set_lead",
+        "remove_responder",
+        "close",
+        "reopen",
         "setvar",
     }, set(IncidentDetailState.event_handlers)

@@ -1,6 +1,8 @@
 """IncidentActions: the actions the signed-in person may take on this incident now (the
 lifecycle's allowed actions for their permissions; the server checks again on each one):
-acknowledge, start, escalate, reassign, add a note, add a responder, resolve with a reason."""
+acknowledge, start, escalate, reassign, add a note, add a responder, resolve with a reason;
+and, from incident_coordination and incident_review, change the priority, name the lead,
+remove a responder, close and reopen."""
 
 from __future__ import annotations
 
@@ -8,80 +10,29 @@ import reflex as rx
 
 from healthguard.models.incidents import RESOLUTION_REASONS, RESPONDER_ROLES
 from healthguard.ui import styles
+from healthguard.ui.components.incident_coordination import (
+    lead_form,
+    priority_form,
+    remove_responder_form,
+)
+from healthguard.ui.components.incident_form_parts import (
+    BOX,
+    FIELD,
+    action_button,
+    allowed,
+    field_label,
+    people_select,
+)
+from healthguard.ui.components.incident_review import close_form, reopen_form
 from healthguard.ui.incident_view import RESOLUTION_WORDS, ROLE_WORDS
 from healthguard.ui.states.incident_detail import IncidentDetailState as S
-from healthguard.ui.states.incident_detail import PersonOption
-
-BUTTON = {
-    "min_height": "44px",
-    "padding": "0 1rem",
-    "border": "none",
-    "border_radius": "6px",
-    "cursor": "pointer",
-    "color": "#ffffff",
-    "font_weight": "700",
-    "font_size": "1rem",
-}
-FIELD = {
-    "min_height": "44px",
-    "padding": "0.35rem 0.5rem",
-    "border": "1px solid #6b7280",
-    "border_radius": "6px",
-    "font_size": "1rem",
-    "width": "100%",
-    "box_sizing": "border-box",
-    "background": "#ffffff",
-    "color": "#111827",
-}
-BOX = {
-    "border": f"1px solid {styles.CARD_BORDER}",
-    "border_radius": "6px",
-    "padding": "0.6rem",
-    "display": "flex",
-    "flex_direction": "column",
-    "gap": "0.4rem",
-    "min_width": "0",
-}
-
-
-def _allowed(action: str) -> rx.Var:
-    return S.allowed.contains(action)
-
-
-def _button(label: str, testid: str, background: str, **props) -> rx.Component:
-    return rx.el.button(
-        label,
-        disabled=S.busy,
-        data_testid=testid,
-        style={**BUTTON, "background": background},
-        **props,
-    )
-
-
-def _label(text: str, for_id: str) -> rx.Component:
-    return rx.el.label(text, html_for=for_id, style={"font_weight": "600"})
-
-
-def _person_option(p: PersonOption) -> rx.Component:
-    return rx.el.option(p.label, value=p.value)
-
-
-def _people_select(id_: str, name: str) -> rx.Component:
-    return rx.el.select(
-        rx.el.option("Choose a person", value=""),
-        rx.foreach(S.people, _person_option),
-        id=id_,
-        name=name,
-        default_value="",
-        style=FIELD,
-    )
 
 
 def quick_actions() -> rx.Component:
     return rx.el.div(
         rx.cond(
-            _allowed("acknowledge"),
-            _button(
+            allowed("acknowledge"),
+            action_button(
                 "Acknowledge",
                 "action-acknowledge",
                 "#15803d",
@@ -90,8 +41,8 @@ def quick_actions() -> rx.Component:
             ),
         ),
         rx.cond(
-            _allowed("start"),
-            _button(
+            allowed("start"),
+            action_button(
                 "Start: I am at the bedside",
                 "action-start",
                 "#1d4ed8",
@@ -106,9 +57,9 @@ def quick_actions() -> rx.Component:
 def escalate_form() -> rx.Component:
     return rx.el.form(
         rx.el.strong("Escalate"),
-        _label("To (leave empty for the next step of the escalation policy)", "escalate-to"),
+        field_label("To (leave empty for the next step of the escalation policy)", "escalate-to"),
         rx.el.input(id="escalate-to", name="to", placeholder="A person or team", style=FIELD),
-        _button("Escalate", "action-escalate", "#b45309", type="submit"),
+        action_button("Escalate", "action-escalate", "#b45309", type="submit"),
         on_submit=S.escalate,
         reset_on_submit=True,
         data_testid="escalate-form",
@@ -119,11 +70,11 @@ def escalate_form() -> rx.Component:
 def reassign_form() -> rx.Component:
     return rx.el.form(
         rx.el.strong("Reassign"),
-        _label("New assignee", "reassign-to"),
-        _people_select("reassign-to", "to"),
-        _label("Reason", "reassign-reason"),
+        field_label("New assignee", "reassign-to"),
+        people_select("reassign-to", "to"),
+        field_label("Reason", "reassign-reason"),
         rx.el.input(id="reassign-reason", name="reason", placeholder="Why", style=FIELD),
-        _button("Reassign", "action-reassign", "#374151", type="submit"),
+        action_button("Reassign", "action-reassign", "#374151", type="submit"),
         on_submit=S.reassign,
         reset_on_submit=True,
         data_testid="reassign-form",
@@ -134,9 +85,9 @@ def reassign_form() -> rx.Component:
 def responder_form() -> rx.Component:
     return rx.el.form(
         rx.el.strong("Add a responder"),
-        _label("Person", "responder-person"),
-        _people_select("responder-person", "person"),
-        _label("Role", "responder-role"),
+        field_label("Person", "responder-person"),
+        people_select("responder-person", "person"),
+        field_label("Role", "responder-role"),
         rx.el.select(
             *[rx.el.option(ROLE_WORDS[r], value=r) for r in RESPONDER_ROLES],
             id="responder-role",
@@ -144,7 +95,7 @@ def responder_form() -> rx.Component:
             default_value="primary_nurse",
             style=FIELD,
         ),
-        _button("Add responder", "action-add-responder", "#374151", type="submit"),
+        action_button("Add responder", "action-add-responder", "#374151", type="submit"),
         on_submit=S.add_responder,
         reset_on_submit=True,
         data_testid="responder-form",
@@ -155,9 +106,9 @@ def responder_form() -> rx.Component:
 def note_form() -> rx.Component:
     return rx.el.form(
         rx.el.strong("Add a note"),
-        _label("Note", "note-text"),
+        field_label("Note", "note-text"),
         rx.el.textarea(id="note-text", name="text", rows=3, style=FIELD),
-        _button("Add note", "action-add-note", "#374151", type="submit"),
+        action_button("Add note", "action-add-note", "#374151", type="submit"),
         on_submit=S.add_note,
         reset_on_submit=True,
         data_testid="note-form",
@@ -169,7 +120,7 @@ def resolve_form() -> rx.Component:
     reasons = [r for r in RESOLUTION_REASONS if r != "duplicate"]
     return rx.el.form(
         rx.el.strong("Resolve"),
-        _label("Reason", "resolve-reason"),
+        field_label("Reason", "resolve-reason"),
         rx.el.select(
             rx.el.option("Choose a reason", value=""),
             *[rx.el.option(RESOLUTION_WORDS[r], value=r) for r in reasons],
@@ -178,9 +129,9 @@ def resolve_form() -> rx.Component:
             default_value="",
             style=FIELD,
         ),
-        _label("Reason text (required for a false alarm or other)", "resolve-text"),
+        field_label("Reason text (required for a false alarm or other)", "resolve-text"),
         rx.el.textarea(id="resolve-text", name="text", rows=2, style=FIELD),
-        _button("Resolve", "action-resolve", "#7f1d1d", type="submit"),
+        action_button("Resolve", "action-resolve", "#7f1d1d", type="submit"),
         on_submit=S.resolve,
         # Kept on a refusal (a false alarm without its text); gone once resolved.
         reset_on_submit=False,
@@ -225,11 +176,16 @@ def incident_actions() -> rx.Component:
             rx.el.div(
                 quick_actions(),
                 rx.el.div(
-                    rx.cond(_allowed("escalate"), escalate_form()),
-                    rx.cond(_allowed("reassign"), reassign_form()),
-                    rx.cond(_allowed("add_responder"), responder_form()),
-                    rx.cond(_allowed("add_note"), note_form()),
-                    rx.cond(_allowed("resolve"), resolve_form()),
+                    rx.cond(allowed("change_priority"), priority_form()),
+                    rx.cond(allowed("escalate"), escalate_form()),
+                    rx.cond(allowed("reassign"), reassign_form()),
+                    rx.cond(allowed("add_responder"), responder_form()),
+                    rx.cond(allowed("set_lead"), lead_form()),
+                    rx.cond(allowed("remove_responder"), remove_responder_form()),
+                    rx.cond(allowed("add_note"), note_form()),
+                    rx.cond(allowed("resolve"), resolve_form()),
+                    rx.cond(allowed("close"), close_form()),
+                    rx.cond(allowed("reopen"), reopen_form()),
                     style={
                         "display": "grid",
                         "grid_template_columns": "repeat(auto-fill, minmax(min(100%, 16rem), 1fr))",

@@ -7,6 +7,9 @@ lifecycle's allowed actions for this person's permissions); every action goes th
 ``healthguard.incidents.workflow.perform_as`` like the API's action routes (permission,
 ward scope, state machine and audit record on the server). An incident outside the
 person's wards (and not assigned to them) reads exactly like one that does not exist.
+Changing the priority, naming the lead, removing a responder, closing and reopening also
+send the version the page shows (``expected_version``, like the API's If-Match): when the
+incident changed meanwhile, nothing is written and the page says so in words.
 
 The vital-signs chart shows patient data: it is shown only when the person may read the
 patient (``patient_access``: ward scope or break-the-glass) and each page open is audited
@@ -24,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import uuid
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,9 +43,9 @@ from healthguard.db import session_scope
 from healthguard.incidents import lifecycle as lc
 from healthguard.incidents.access import visible_incident
 from healthguard.incidents.errors import IncidentNotFound
-from healthguard.incidents.priority import PRIORITY_STYLES
+from healthguard.incidents.priority import PRIORITIES, PRIORITY_STYLES
 from healthguard.incidents.reads import incident_detail
-from healthguard.incidents.workflow import build_view, perform_as
+from healthguard.incidents.workflow import Performed, build_view, perform_as
 from healthguard.models import Alert, Incident, IncidentEscalation, Observation, User
 from healthguard.security.accounts import Origin
 from healthguard.security.audit import record_audit
@@ -83,6 +88,12 @@ class PersonOption:
 
 
 @dataclasses.dataclass
+class PriorityOption:
+    value: str = ""  # "P1"
+    label: str = ""  # "P1 Emergency (raise)"
+
+
+@dataclasses.dataclass
 class PageContent:
     """Everything the page shows, read in one go (blocking: call through a thread)."""
 
@@ -113,6 +124,11 @@ class PageContent:
     next_step_local: str = ""
     allowed: list[str] = dataclasses.field(default_factory=list)
     people: list[PersonOption] = dataclasses.field(default_factory=list)
+    priority_options: list[PriorityOption] = dataclasses.field(default_factory=list)
+    responder_options: list[PersonOption] = dataclasses.field(default_factory=list)
+    lead_options: list[PersonOption] = dataclasses.field(default_factory=list)
+    reopen_until: str = ""  # when the reopen window ends (ISO, UTC) while it is open
+    reopen_until_local: str = ""
     figure: go.Figure | None = None
     chart_note: str = ""
     chart_summary: str = ""  # what the chart shows, in words (screen readers)
@@ -184,6 +200,39 @@ def _people(session: Session, incident: Incident, now: datetime) -> list[PersonO
         if login:
             label += f" · {login}"
         options.append(PersonOption(value=login or c.staff_id, label=label))
+    return options
+
+
+def priority_options(
+    view: lc.IncidentView, permissions: Collection[Permission]
+) -> list[PriorityOption]:
+    """The priorities this person may move the incident to: raising needs what the lifecycle
+    asks for raising (incidents:escalate), lowering what it asks for lowering
+    (incidents:downgrade, and a note), most urgent first."""
+    held = frozenset(permissions)
+    current = PRIORITIES.index(view.priority)
+    options = []
+    for index, target in enumerate(PRIORITIES):
+        if index == current:
+            continue
+        if lc.required_permission(view, lc.ChangePriority(priority=target)) not in held:
+            continue
+        how = "raise" if index < current else "lower: a note is required"
+        options.append(PriorityOption(target, f"{PRIORITY_STYLES[target].label} ({how})"))
+    return options
+
+
+def responder_options(
+    responders: Sequence[tuple[str, str]], lead: str | None
+) -> list[PersonOption]:
+    """The active responders as choices, ``(person, role)`` in joining order; the lead is
+    marked in words."""
+    options = []
+    for person, role in responders:
+        words = ROLE_WORDS.get(role, role.replace("_", " ").capitalize())
+        options.append(
+            PersonOption(person, f"{person} ({words}{', the lead' if person == lead else ''})")
+        )
     return options
 
 
@@ -264,12 +313,13 @@ def load_page(
             ],
             allowed=[a.value for a in detail.allowed_actions],
         )
+        view = build_view(session, incident)  # as the lifecycle sees it
         # Escalation: the step, and when the next one is due while it is escalating.
         escalation = session.get(IncidentEscalation, incident.id)
         escalating = escalation is not None and escalation.state.get("status") == "escalating"
         page.escalation = escalation_words(
             detail.escalation_step,
-            build_view(session, incident).escalation_steps,
+            view.escalation_steps,
             escalating,
             detail.status,
         )
@@ -278,6 +328,19 @@ def load_page(
             page.next_step_local = local_time(escalation.next_due_at, zone, now)
         if {"reassign", "add_responder"} & set(page.allowed):
             page.people = _people(session, incident, now)
+        if "change_priority" in page.allowed:
+            page.priority_options = priority_options(view, permissions_of(principal))
+        responders = [(r.person, r.role.value) for r in view.responders]
+        if "remove_responder" in page.allowed:
+            page.responder_options = responder_options(responders, view.lead)
+        if "set_lead" in page.allowed:
+            page.lead_options = [
+                o for o in responder_options(responders, view.lead) if o.value != view.lead
+            ]
+        if "reopen" in page.allowed and detail.resolved_at is not None:
+            until = detail.resolved_at + lc.REOPEN_WINDOW
+            page.reopen_until = until.astimezone(UTC).isoformat()
+            page.reopen_until_local = local_time(until, zone, now)
 
         readings: list[tuple[str, datetime, float | None, str | None]] = []
         via = (
@@ -338,16 +401,49 @@ FIELD_WORDS: dict[str, str] = {
     "text": "Reason text",
     "person": "Person",
     "role": "Role",
+    "priority": "New priority",
+    "note": "Note",
 }
 
+# Where one action's form calls a field otherwise.
+ACTION_FIELD_WORDS: dict[tuple[lc.Action, str], str] = {
+    (lc.Action.ADD_NOTE, "text"): "Note",
+    (lc.Action.CHANGE_PRIORITY, "note"): "Note (required to lower the priority)",
+    (lc.Action.SET_LEAD, "person"): "Lead",
+    (lc.Action.REMOVE_RESPONDER, "person"): "Responder",
+    (lc.Action.CLOSE, "note"): "Review note",
+}
 
-def refusal_words(refusal: lc.Refusal, zone: ZoneInfo, now: datetime, note: bool = False) -> str:
-    """A refusal as the page says it: the field named as on the form, times in local time."""
+_VERSIONS = re.compile(r"has changed since version \d+ \(now version \d+\)")
+_ACTING_ON = re.compile(r"was acting on version \d+")
+
+
+def refusal_words(
+    refusal: lc.Refusal,
+    zone: ZoneInfo,
+    now: datetime,
+    note: bool = False,
+    action: lc.Action | None = None,
+) -> str:
+    """A refusal as the page says it: the field named as on the form (``action``: the form's
+    own names), times in local time; a conflict (the incident changed since the page showed
+    it) says that nothing was changed and that the page now shows it as it is."""
     message = refusal.message
     field = refusal.field
     if field and message.startswith(f"{field}: "):
-        label = "Note" if (note and field == "text") else FIELD_WORDS.get(field, field)
+        if note and field == "text":
+            label = "Note"
+        else:
+            label = ACTION_FIELD_WORDS.get((action, field), "") if action else ""
+            label = label or FIELD_WORDS.get(field, field)
         message = f"{label}: " + message[len(field) + 2 :]
+    if refusal.code is lc.RefusalCode.CONFLICT:
+        message = _VERSIONS.sub("was changed by someone else since this page showed it", message)
+        message = _ACTING_ON.sub("was acting on it", message)
+        message = message.removesuffix("Reload it and try again.").rstrip()
+        if "nothing was changed" not in message:
+            message += " Nothing was changed."
+        message += " The page now shows it as it is: check, then try again."
     return times_in_words(message, zone, now)
 
 
@@ -358,8 +454,53 @@ DONE_WORDS: dict[lc.Action, str] = {
     lc.Action.REASSIGN: "reassigned",
     lc.Action.ADD_NOTE: "note added",
     lc.Action.ADD_RESPONDER: "responder added",
+    lc.Action.REMOVE_RESPONDER: "responder removed",
+    lc.Action.SET_LEAD: "lead named",
     lc.Action.RESOLVE: "resolved",
+    lc.Action.CLOSE: "closed",
+    lc.Action.REOPEN: "reopened: triggered again",
 }
+
+
+def done_words(action: lc.Action, incident: Incident) -> str:
+    """What the page says once an action is done."""
+    number = int(incident.number or 0)
+    if action is lc.Action.CHANGE_PRIORITY:
+        label = PRIORITY_STYLES[incident.priority].label
+        return f"Incident #{number} is now {label}."
+    if action is lc.Action.SET_LEAD:
+        return f"Incident #{number}: {incident.lead} is the lead."
+    return f"Incident #{number} {DONE_WORDS.get(action, 'updated')}."
+
+
+def run_action(
+    principal: Principal,
+    incident_id: uuid.UUID,
+    command: lc.Command,
+    *,
+    origin: Origin | None,
+    expected_version: int | None = None,
+    note: bool = False,
+) -> tuple[str, str]:
+    """One action through the workflow, the API's path (``perform_as``: permission, ward
+    scope, state machine, version check, audit record, live update): ``(message, error)``
+    as the page shows them (blocking: call through a thread)."""
+    zone = hospital_zone()
+    now = datetime.now(UTC)
+    try:
+        result: Performed | lc.Refusal = perform_as(
+            principal,
+            incident_id,
+            command,
+            now=now,
+            expected_version=expected_version,
+            origin=origin,
+        )
+    except IncidentNotFound:
+        return "", NOT_FOUND
+    if isinstance(result, lc.Refusal):
+        return "", refusal_words(result, zone, now, note=note, action=command.action)
+    return done_words(command.action, result.incident), ""
 
 
 def _text(form: dict[str, Any], name: str) -> str | None:
@@ -398,6 +539,11 @@ class IncidentDetailState(rx.State):
     next_step_local: str = ""
     allowed: list[str] = []
     people: list[PersonOption] = []
+    priority_options: list[PriorityOption] = []
+    responder_options: list[PersonOption] = []
+    lead_options: list[PersonOption] = []
+    reopen_until: str = ""
+    reopen_until_local: str = ""
     figure: go.Figure = go.Figure()
     has_chart: bool = False
     chart_note: str = ""
@@ -412,6 +558,8 @@ class IncidentDetailState(rx.State):
         self.load_error = ""
         self.message = self.error = ""
         self.timeline, self.responders, self.allowed, self.people = [], [], [], []
+        self.priority_options, self.responder_options, self.lead_options = [], [], []
+        self.reopen_until = self.reopen_until_local = ""
         self.trigger = TriggerData()
         self.figure, self.has_chart = go.Figure(), False
         self.version = 0
@@ -496,8 +644,11 @@ class IncidentDetailState(rx.State):
             self.load_error = ""
         return None
 
-    async def _act(self, command: lc.Command, *, note: bool = False) -> Any:
-        """One action through the workflow (the API's path), then a fresh read."""
+    async def _act(
+        self, command: lc.Command, *, note: bool = False, versioned: bool = False
+    ) -> Any:
+        """One action through the workflow (the API's path), then a fresh read.
+        ``versioned``: only if the incident is still at the version the page shows."""
         principal = await self._principal()
         if principal is None:
             return rx.redirect(routes.LOGIN)
@@ -506,23 +657,19 @@ class IncidentDetailState(rx.State):
             return None
         origin = (await self.get_state(AuthState))._origin()
         target = uuid.UUID(self.shown_id)
-        zone = hospital_zone()
-
-        def act() -> tuple[str, str]:
-            now = datetime.now(UTC)
-            try:
-                result = perform_as(principal, target, command, now=now, origin=origin)
-            except IncidentNotFound:
-                return "", NOT_FOUND
-            if isinstance(result, lc.Refusal):
-                return "", refusal_words(result, zone, now, note=note)
-            number = int(result.incident.number or 0)
-            return f"Incident #{number} {DONE_WORDS.get(command.action, 'updated')}.", ""
-
+        expected = self.version if versioned and self.version > 0 else None
         self.busy = True
         self.message = self.error = ""
         try:
-            self.message, self.error = await asyncio.to_thread(act)
+            self.message, self.error = await asyncio.to_thread(
+                run_action,
+                principal,
+                target,
+                command,
+                origin=origin,
+                expected_version=expected,
+                note=note,
+            )
         except Exception:
             self.error = "Could not reach the database; nothing was changed. Try again."
         finally:
@@ -560,6 +707,27 @@ class IncidentDetailState(rx.State):
     @rx.event
     async def resolve(self, form: dict[str, Any]):
         return await self._act(lc.Resolve(reason=_text(form, "reason"), text=_text(form, "text")))
+
+    @rx.event
+    async def change_priority(self, form: dict[str, Any]):
+        command = lc.ChangePriority(priority=_text(form, "priority"), note=_text(form, "note"))
+        return await self._act(command, versioned=True)
+
+    @rx.event
+    async def set_lead(self, form: dict[str, Any]):
+        return await self._act(lc.SetLead(person=_text(form, "person")), versioned=True)
+
+    @rx.event
+    async def remove_responder(self, form: dict[str, Any]):
+        return await self._act(lc.RemoveResponder(person=_text(form, "person")), versioned=True)
+
+    @rx.event
+    async def close(self, form: dict[str, Any]):
+        return await self._act(lc.Close(note=_text(form, "note")), versioned=True)
+
+    @rx.event
+    async def reopen(self, form: dict[str, Any]):
+        return await self._act(lc.Reopen(reason=_text(form, "reason")), versioned=True)
 
     @rx.var
     def subscore_rows(self) -> list[SubScoreRow]:
