@@ -34,10 +34,6 @@ from healthguard.ui.pages.my_alarms import my_alarms
 from healthguard.ui.pages.patient import patient_page
 from healthguard.ui.pages.staff import staff
 from healthguard.ui.states.admin_access import AdminAccessState
-from healthguard.ui.states.admin_integrations import AdminIntegrationsState
-from healthguard.ui.states.admin_policies import AdminPoliciesState
-from healthguard.ui.states.admin_rules import AdminRulesState
-from healthguard.ui.states.admin_users import AdminUsersState
 from healthguard.ui.states.audit import AuditState
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.dashboard import DashboardState
@@ -274,13 +270,7 @@ app.add_page(
     admin_page,
     route=routes.ADMIN,
     title="Administration · HealthGuard Ops",
-    on_load=[
-        AdminAccessState.on_load,
-        AdminIntegrationsState.on_load,
-        AdminUsersState.on_load,
-        AdminPoliciesState.on_load,
-        AdminRulesState.on_load,
-    ],
+    on_load=AdminAccessState.on_load,  # one check per visit, then each section's loader
 )
 if app.sio is not None:
     # Websockets: same origin (whatever host name a tablet used) plus the configured ones.

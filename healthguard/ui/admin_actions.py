@@ -21,13 +21,13 @@ from healthguard.clinical.rules import Rule
 from healthguard.db import session_scope
 from healthguard.integrations import service as integrations
 from healthguard.integrations.events import DEFAULT_SEVERITY_PRIORITY, resolve_severity_map
-from healthguard.models import AlarmRule, Integration
+from healthguard.models import AlarmRule, Integration, Staff, User, Ward
 from healthguard.oncall import policy_admin
 from healthguard.oncall.default_policies import InvalidPolicy, PolicyError
 from healthguard.security import accounts, user_admin
 from healthguard.security.accounts import Origin
 from healthguard.security.audit import record_audit
-from healthguard.security.permissions import Permission, Principal, allows
+from healthguard.security.permissions import ROLE_PERMISSIONS, Permission, Principal, allows
 from workers.queues import redis_connection
 
 NOT_ALLOWED = "Not allowed: only an administrator may change this."
@@ -227,6 +227,78 @@ def set_active(
         raise AdminInputError(exc.field, exc.message) from None
 
 
+ROLES = [str(role) for role in ROLE_PERMISSIONS]  # the roles the permission matrix knows
+
+
+@dataclass
+class StaffChoice:
+    id: str = ""
+    label: str = ""  # "Maria Santos · charge_nurse · CARD"
+
+
+def unlinked_staff(principal: Principal | None, origin: Origin, now: datetime) -> list[StaffChoice]:
+    """The staff members no account is linked to yet, by name (for a new account's link)."""
+    check(principal, Permission.USERS_MANAGE, origin, now)
+    with session_scope() as session:
+        linked = select(User.staff_id).where(col(User.staff_id).is_not(None))
+        rows = session.exec(
+            select(Staff, Ward)
+            .join(Ward, col(Ward.id) == col(Staff.home_ward_id), isouter=True)
+            .where(col(Staff.id).not_in(linked))
+            .order_by(col(Staff.display_name))
+        ).all()
+        return [
+            StaffChoice(
+                id=str(staff.id),
+                label=" · ".join(
+                    p for p in (staff.display_name, staff.role, ward.code if ward else "") if p
+                ),
+            )
+            for staff, ward in rows
+        ]
+
+
+def _staff_to_link(session: Any, value: Any) -> uuid.UUID | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        staff_id = uuid.UUID(text)
+    except ValueError:
+        raise AdminInputError("staff_id", "no such staff member") from None
+    if session.get(Staff, staff_id) is None:
+        raise AdminInputError("staff_id", "no such staff member")
+    if session.exec(select(User).where(User.staff_id == staff_id)).first() is not None:
+        raise AdminInputError("staff_id", "already has an account")
+    return staff_id
+
+
+def create_account(
+    principal: Principal | None, form: dict[str, Any], origin: Origin, now: datetime
+) -> tuple[str, str]:
+    """Create a sign-in account with an initial password (``accounts.create_user``, as the
+    CLI's ``healthguard user create``; audited ``user.created``); (username, role)."""
+    who = check(principal, Permission.USERS_MANAGE, origin, now)
+    password = str(form.get("password", ""))
+    if password != str(form.get("password_repeat", "")):
+        raise AdminInputError("password_repeat", "differs from the password")
+    try:
+        with session_scope() as session:
+            user = accounts.create_user(
+                session,
+                username=str(form.get("username", "")),
+                role=str(form.get("role", "")),
+                password=password,
+                actor=who.audit_name,
+                now=now,
+                origin=origin,
+                staff_id=_staff_to_link(session, form.get("staff_id")),
+            )
+            return user.username, user.role
+    except accounts.AccountError as exc:
+        raise AdminInputError(exc.field, exc.message) from None
+
+
 # --- escalation policies ---------------------------------------------------------------------
 
 
@@ -355,6 +427,8 @@ def _change_rule(
     *,
     enabled: bool | None = None,
     params: Any = None,
+    name: str | None = None,
+    priority: str | None = None,
 ) -> str:
     who = check(principal, Permission.RULES_MANAGE, origin, now)
     with session_scope() as session:
@@ -364,9 +438,9 @@ def _change_rule(
         rule = alarm_rules.rule_of(row)
         changed = Rule(
             key=rule.key,
-            name=rule.name,
+            name=rule.name if name is None else name.strip(),
             kind=rule.kind,
-            priority=rule.priority,
+            priority=rule.priority if priority is None else priority,
             params=rule.params if params is None else params,
             enabled=rule.enabled if enabled is None else enabled,
         )
@@ -374,9 +448,9 @@ def _change_rule(
             alarm_rules.save_rule(session, changed, actor=who.audit_name, now=now, origin=origin)
         except alarm_rules.InvalidRule as exc:
             raise AdminInputError(exc.errors[0][0], str(exc).split(": ", 1)[1]) from None
-        name = rule.name
+        saved = changed.name
     alarm_rules.invalidate_rules(redis_connection())  # as the API: after the commit
-    return name
+    return saved
 
 
 def set_rule_enabled(
@@ -391,8 +465,38 @@ def save_rule_thresholds(
 ) -> str:
     """Replace an alarm rule's parameters (its thresholds) with the edited JSON; its name.
     AdminInputError names the field (``params.<name>``)."""
+    return _change_rule(principal, key, origin, now, params=_params_json(text))
+
+
+def _params_json(text: str) -> Any:
     try:
-        params = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise AdminInputError("params", f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return _change_rule(principal, key, origin, now, params=params)
+
+
+def save_rule(
+    principal: Principal | None,
+    key: str,
+    text: str,
+    origin: Origin,
+    now: datetime,
+    *,
+    name: str,
+    priority: str,
+    enabled: bool,
+) -> str:
+    """Change an alarm rule's name, priority, on/off state and (the edited JSON) thresholds
+    at once, as ``PUT /alarm-rules/{key}`` does; its (new) name. AdminInputError names the
+    field (``name``, ``priority``, ``params.<name>``)."""
+    check(principal, Permission.RULES_MANAGE, origin, now)
+    return _change_rule(
+        principal,
+        key,
+        origin,
+        now,
+        params=_params_json(text),
+        name=name,
+        priority=priority,
+        enabled=enabled,
+    )

@@ -1,7 +1,9 @@
 """Administration in real Chromium: an admin creates an integration (its key shown once; the
 key works against the real POST /api/v2/enqueue), revokes it (the same request is then
 refused); edits an escalation policy with an invalid delay and reads the error naming the
-field, then saves a valid one; a nurse opening /admin reads "not allowed" and gets no data."""
+field, then saves a valid one; adds a user (a taken username refused in words naming the
+field) who then signs in on the sign-in page; a nurse opening /admin reads "not allowed", gets
+no data, and the visit writes one access.denied row."""
 
 from __future__ import annotations
 
@@ -149,18 +151,91 @@ def test_admin_turns_an_alarm_rule_off_and_on(web_app: str, browser: Browser) ->
     with session_scope() as session:
         stored = session.exec(select(AlarmRule).where(AlarmRule.key == "spo2_low_scale2")).one()
         assert stored.enabled is False and stored.updated_by == "admin"
+        priority = stored.priority
     row.get_by_role("button", name="Turn on").click()
     expect(row.get_by_role("button", name="Turn off")).to_be_visible()
+
+    # The rule's common fields in a form, beside its thresholds' JSON.
+    row.get_by_test_id("edit-rule").click()
+    expect(page.locator("#rule-priority")).to_have_value(priority)
+    expect(page.locator("#rule-enabled")).to_be_checked()
+    page.fill("#rule-name", "")
+    page.fill("#rule-name", "SpO2 low on Scale 2 (reviewed)")
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.get_by_test_id("rules-notice")).to_contain_text(
+        "Saved SpO2 low on Scale 2 (reviewed)"
+    )
+    expect(row).to_contain_text("SpO2 low on Scale 2 (reviewed)")
+    expect(row).to_contain_text("On")
+
+
+def admin_denials(username: str) -> list[int]:
+    """Ids of the access.denied rows the admin page wrote for `username`."""
+    from healthguard.db import session_scope
+    from healthguard.models import AuditLog
+
+    with session_scope() as session:
+        rows = session.exec(
+            select(AuditLog).where(
+                AuditLog.actor == username,
+                AuditLog.action == "access.denied",
+                AuditLog.record_id == "admin",
+            )
+        ).all()
+        return [int(r.id or 0) for r in rows]
+
+
+def test_admin_adds_a_user_who_then_signs_in(
+    web_app: str, browser: Browser, screenshots: Path
+) -> None:
+    page = open_page(browser, web_app, "admin", DESKTOP)
+    form = page.get_by_test_id("add-user-form")
+    expect(form.get_by_role("heading", name="Add a user")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    expect(page.get_by_test_id("user-row").first).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    password = "Night shift 2026 cardio"
+
+    def fill(username: str) -> None:
+        page.fill("#new-user-username", username)
+        page.select_option("#new-user-role", "nurse")
+        page.fill("#new-user-password", password)
+        page.fill("#new-user-password-repeat", password)
+        form.get_by_role("button", name="Add user").click()
+
+    fill("nurse.card")
+    expect(page.get_by_test_id("users-error")).to_have_text("Username: is already taken")
+
+    staff = page.locator("#new-user-staff option").nth(1)
+    staff_name = staff.inner_text().split(" · ")[0]
+    page.select_option("#new-user-staff", staff.get_attribute("value"))
+    fill("nurse.e2e")
+    expect(page.get_by_test_id("users-notice")).to_contain_text("Added nurse.e2e (nurse)")
+    expect(page.get_by_test_id("users-error")).to_have_count(0)
+    row = page.get_by_test_id("user-row").filter(has_text="nurse.e2e")
+    expect(row).to_contain_text(staff_name)
+    expect(row).to_contain_text("Active")
+    expect(page.locator("#new-user-username")).to_have_value("")  # the form is emptied
+    page.screenshot(path=str(screenshots / "admin-desktop-user-added.png"), full_page=True)
+
+    signing_in = browser.new_context(viewport=DESKTOP).new_page()
+    signing_in.goto(f"{web_app}/login")
+    signing_in.fill("#username", "nurse.e2e")
+    signing_in.fill("#password", password)
+    signing_in.click("button[type=submit]")
+    signing_in.wait_for_url(f"{web_app}/", timeout=LOAD_TIMEOUT_MS)
+    expect(signing_in.get_by_test_id("signed-in-as")).to_contain_text("nurse.e2e")
 
 
 def test_a_nurse_reads_not_allowed_and_no_data(
     web_app: str, browser: Browser, screenshots: Path
 ) -> None:
+    before = admin_denials("nurse.card")
     page = open_page(browser, web_app, "nurse.card", DESKTOP)
     expect(page.get_by_test_id("admin-not-allowed")).to_have_text(
         "Not allowed: the administration page is for administrators only.",
         timeout=LOAD_TIMEOUT_MS,
     )
+    # One visit, one denial: the page has a single loader, which has answered by now.
+    assert len(admin_denials("nurse.card")) == len(before) + 1
     expect(page.get_by_test_id("integration-row")).to_have_count(0)
     expect(page.get_by_test_id("user-row")).to_have_count(0)
     expect(page.get_by_test_id("policy-row")).to_have_count(0)

@@ -68,7 +68,8 @@ def test_admin_states_expose_only_checked_handlers() -> None:
         "on_load", "create", "ask_revoke", "cancel_revoke", "revoke", "setvar"
     }  # fmt: skip
     assert set(AdminUsersState.event_handlers) <= {
-        "on_load", "change_role", "ask_deactivate", "cancel_deactivate", "set_active", "setvar"
+        "on_load", "create", "change_role", "ask_deactivate", "cancel_deactivate", "set_active",
+        "setvar",
     }  # fmt: skip
     assert set(AdminPoliciesState.event_handlers) <= {
         "on_load", "edit", "cancel_edit", "save", "setvar"

@@ -50,7 +50,7 @@ def policy_row(row: PolicyRow) -> rx.Component:
 
 def editor() -> rx.Component:
     return rx.cond(
-        S.editing_id != "",
+        S.editing != "",
         rx.el.form(
             rx.el.h3("Edit ", S.editing_name, style={"font_size": "1rem", "margin": "0.5rem 0"}),
             rx.el.p(

@@ -1,8 +1,10 @@
 """Who may open the admin page: the check shared by every admin section's state.
 
-The page itself only says "not allowed" in words to a signed-in person without an admin
-permission (no data is loaded); each section's state checks its own permission again in its
-on_load and in every event handler (healthguard/ui/admin_actions.check)."""
+The page has one on_load (``AdminAccessState.on_load``): it checks the admin permissions once
+per visit. Someone signed in without them reads "not allowed" in words, one ``access.denied``
+row is written for the visit and no section loads anything; an admin's visit then loads each
+section, whose state checks its own permission again in its loader and in every event handler
+(healthguard/ui/admin_actions.check)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,18 @@ ADMIN_PERMISSIONS = (
 REFUSED_TEXT = "Not allowed: the administration page is for administrators only."
 
 
+def page_access(principal: Principal, origin: Origin, now: datetime) -> str:
+    """The visit's access: "allowed" with every admin permission; else "refused", the visit's
+    one refusal audited (``access.denied`` naming the first permission missing)."""
+    for permission in ADMIN_PERMISSIONS:
+        if not allows(principal, permission):
+            try:
+                actions.check(principal, permission, origin, now)
+            except actions.NotAllowed:
+                return "refused"
+    return "allowed"
+
+
 async def signed_in(state: rx.State) -> tuple[Principal | None, Origin, datetime]:
     """(principal or None when not signed in, origin, now) of the browser sending an event."""
     auth = await state.get_state(AuthState)
@@ -45,9 +59,23 @@ class AdminAccessState(rx.State):
 
     @rx.event
     async def on_load(self):
-        principal, _, _ = await signed_in(self)
+        """The page's only loader: one check, then (for an admin) each section's loader."""
+        # Imported here: every section's state imports this module for its checks.
+        from healthguard.ui.states.admin_integrations import AdminIntegrationsState
+        from healthguard.ui.states.admin_policies import AdminPoliciesState
+        from healthguard.ui.states.admin_rules import AdminRulesState
+        from healthguard.ui.states.admin_users import AdminUsersState
+
+        principal, origin, now = await signed_in(self)
         if principal is None:
+            self.access = "checking"
             return rx.redirect(routes.LOGIN)
-        allowed = all(allows(principal, p) for p in ADMIN_PERMISSIONS)
-        self.access = "allowed" if allowed else "refused"
-        return None
+        self.access = await asyncio.to_thread(page_access, principal, origin, now)
+        if self.access != "allowed":
+            return None
+        return [
+            AdminIntegrationsState.on_load,
+            AdminUsersState.on_load,
+            AdminPoliciesState.on_load,
+            AdminRulesState.on_load,
+        ]

@@ -1,5 +1,5 @@
-"""Admin page, users: every account with role and ward; change a role, deactivate (with a
-confirm step) or reactivate."""
+"""Admin page, users: add an account (initial password, optional staff member); every account
+with role and ward; change a role, deactivate (with a confirm step) or reactivate."""
 
 from __future__ import annotations
 
@@ -8,13 +8,26 @@ import dataclasses
 
 import reflex as rx
 
-from healthguard.models.users import UserRole
 from healthguard.security.permissions import Permission
 from healthguard.ui import admin_actions as actions
+from healthguard.ui.admin_actions import StaffChoice
 from healthguard.ui.states.admin_access import admin_check, signed_in
 
 MANAGE = Permission.USERS_MANAGE
-ROLES = [r.value for r in UserRole]
+ROLES = actions.ROLES
+# The add-a-user form's labels, so an error names the field as the form does.
+FIELD_LABELS = {
+    "username": "Username",
+    "role": "Role",
+    "staff_id": "Staff member",
+    "password": "Initial password",
+    "password_repeat": "Repeat the password",
+}
+
+
+def in_words(exc: actions.AdminInputError) -> str:
+    """The error naming the field as the form labels it: "Username: is already taken"."""
+    return f"{FIELD_LABELS.get(exc.field, exc.field)}: {exc.message}"
 
 
 @dataclasses.dataclass
@@ -34,10 +47,13 @@ class AdminUsersState(rx.State):
     error: str = ""
     notice: str = ""
     confirming: str = ""  # username whose deactivation awaits a "yes"
+    staff_choices: list[StaffChoice] = []  # staff members without an account yet
+    form_version: int = 0  # changes after an account is added, so the form is emptied
 
     async def _reload(self) -> None:
         principal, origin, now = await signed_in(self)
         accounts = await asyncio.to_thread(actions.list_accounts, principal, origin, now)
+        self.staff_choices = await asyncio.to_thread(actions.unlinked_staff, principal, origin, now)
         self.rows = [
             UserRow(
                 username=a.username,
@@ -59,6 +75,24 @@ class AdminUsersState(rx.State):
             await self._reload()
         except actions.NotAllowed as exc:
             self.error, self.loaded = str(exc), True
+
+    @rx.event
+    async def create(self, form: dict):
+        self.error = self.notice = self.confirming = ""
+        principal, origin, now = await signed_in(self)
+        try:
+            username, role = await asyncio.to_thread(
+                actions.create_account, principal, form, origin, now
+            )
+        except actions.NotAllowed as exc:
+            self.error = str(exc)
+            return
+        except actions.AdminInputError as exc:
+            self.error = in_words(exc)
+            return
+        self.notice = f"Added {username} ({role}): they can sign in now with the initial password."
+        self.form_version += 1
+        await self._reload()
 
     @rx.event
     async def change_role(self, form: dict):
