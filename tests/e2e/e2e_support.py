@@ -76,6 +76,27 @@ def chromium_executable() -> str | None:
     return system_chromium()
 
 
+def card_patient(bed_label: str) -> tuple[str, str]:
+    """(patient id, MRN) of the patient in a Cardiology bed."""
+    from sqlmodel import col, select
+
+    from healthguard.db import session_scope
+    from healthguard.models import Admission, Bed, Patient, Ward
+    from healthguard.patients.phi import keyring_from_settings, read_identity
+
+    with session_scope() as session:
+        patient = session.exec(
+            select(Patient)
+            .join(Admission, col(Admission.patient_id) == col(Patient.id))
+            .join(Bed, col(Bed.id) == col(Admission.bed_id))
+            .join(Ward, col(Ward.id) == col(Bed.ward_id))
+            .where(
+                Ward.code == "CARD", Bed.label == bed_label, col(Admission.discharged_at).is_(None)
+            )
+        ).one()
+        return str(patient.id), read_identity(patient, keyring_from_settings()).mrn
+
+
 def session_cookie(base_url: str, username: str) -> dict[str, str]:
     """A real UI session for `username`, made by the same service the sign-in page uses, as
     the cookie the browser would hold (tests that are not about signing in skip the form)."""

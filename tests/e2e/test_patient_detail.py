@@ -12,32 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 from authsupport import audit_rows_after, last_audit_id, new_integration_key
-from e2e_support import DESKTOP, PHONE, TABLET, session_cookie, wait_for_page
+from e2e_support import DESKTOP, PHONE, TABLET, card_patient, session_cookie, wait_for_page
 from playwright.sync_api import Browser, Locator, Page, expect
-from sqlmodel import col, select
-
-from healthguard.db import session_scope
-from healthguard.models import Admission, Bed, Patient, Ward
-from healthguard.patients.phi import keyring_from_settings, read_identity
 
 pytestmark = pytest.mark.e2e
 
 LIVE_TIMEOUT_MS = 20_000
-
-
-def card_patient(bed_label: str) -> tuple[str, str]:
-    """(patient id, MRN) of the patient in a Cardiology bed."""
-    with session_scope() as session:
-        patient = session.exec(
-            select(Patient)
-            .join(Admission, col(Admission.patient_id) == col(Patient.id))
-            .join(Bed, col(Bed.id) == col(Admission.bed_id))
-            .join(Ward, col(Ward.id) == col(Bed.ward_id))
-            .where(
-                Ward.code == "CARD", Bed.label == bed_label, col(Admission.discharged_at).is_(None)
-            )
-        ).one()
-        return str(patient.id), read_identity(patient, keyring_from_settings()).mrn
 
 
 def open_page(browser: Browser, url: str, viewport: dict[str, int], username: str) -> Page:
@@ -215,12 +195,17 @@ def test_a_nurse_of_another_ward_is_not_allowed_and_sees_no_data(
     expect(page.get_by_test_id("patient-name")).to_have_count(0)
 
 
-def test_the_bed_card_opens_the_patient_page(web_app: str, browser: Browser) -> None:
+def test_the_bed_card_opens_the_patient_in_a_drawer_then_the_page(
+    web_app: str, browser: Browser
+) -> None:
     pid, mrn = card_patient("B2")
     board = open_page(browser, f"{web_app}/?ward=CARD", DESKTOP, "nurse.card")
     bed = bed_card_of(board, pid)
     expect(bed).to_have_count(1, timeout=60_000)
     bed.get_by_test_id("bed-patient-link").click()
+    drawer = board.get_by_test_id("patient-drawer")
+    expect(drawer.get_by_test_id("patient-mrn")).to_have_text(mrn, timeout=60_000)
+    drawer.get_by_test_id("drawer-full-page").click()
     expect(board).to_have_url(f"{web_app}/patients/{pid}")
     expect(board.get_by_test_id("patient-mrn")).to_have_text(mrn, timeout=60_000)
 

@@ -9,7 +9,9 @@ from healthguard.ui.components.bed_card import bed_card
 from healthguard.ui.components.header import header
 from healthguard.ui.components.incident_card import incident_card
 from healthguard.ui.components.key_metrics import key_metrics
+from healthguard.ui.components.patient_drawer import patient_drawer
 from healthguard.ui.components.staff_status import staff_status
+from healthguard.ui.pages.patient import patient_body
 from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.feed import WardFeed
 
@@ -119,6 +121,7 @@ def dashboard() -> rx.Component:
                 },
             ),
             key_metrics(),
+            patient_drawer(patient_body()),
             style={
                 "padding": "0.75rem 1rem",
                 "max_width": styles.PAGE_MAX_WIDTH,

@@ -100,6 +100,24 @@ def content() -> rx.Component:
     )
 
 
+def patient_body() -> rx.Component:
+    """The patient, or why not: shared by the page and the dashboard's drawer."""
+    return rx.cond(
+        S.loading,
+        rx.el.p("Loading the patient…", role="status", data_testid="patient-loading"),
+        rx.cond(
+            S.allowed,
+            content(),
+            rx.el.p(
+                S.error,
+                role="alert",
+                data_testid="patient-not-allowed",
+                style={**BANNER, "background": "#fee2e2", "color": "#7f1d1d"},
+            ),
+        ),
+    )
+
+
 def patient_page() -> rx.Component:
     return rx.el.div(
         header(with_ward_selector=False),
@@ -114,20 +132,7 @@ def patient_page() -> rx.Component:
                     "color": "#1d4ed8",
                 },
             ),
-            rx.cond(
-                S.loading,
-                rx.el.p("Loading the patient…", role="status", data_testid="patient-loading"),
-                rx.cond(
-                    S.allowed,
-                    content(),
-                    rx.el.p(
-                        S.error,
-                        role="alert",
-                        data_testid="patient-not-allowed",
-                        style={**BANNER, "background": "#fee2e2", "color": "#7f1d1d"},
-                    ),
-                ),
-            ),
+            patient_body(),
             style={
                 "padding": "0.75rem 1rem",
                 "max_width": styles.PAGE_MAX_WIDTH,

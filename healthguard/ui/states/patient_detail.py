@@ -158,6 +158,9 @@ class PatientDetailState(rx.State):
     paused: bool = False
     pause_summary: str = ""
     saving: bool = False
+    # The dashboard's patient drawer (tablets): the same view, opened over the bed board.
+    drawer_open: bool = False
+    drawer_href: str = ""  # the full patient page of the patient in the drawer
 
     async def _principal(self) -> Principal | None:
         auth = await self.get_state(AuthState)
@@ -183,6 +186,33 @@ class PatientDetailState(rx.State):
         self.window = DEFAULT_WINDOW
         yield
         await self._load(principal, audit=True)
+
+    @rx.event
+    async def open_drawer(self, patient_id: str):
+        """Show a patient from the bed board in the drawer (access checked and audited as
+        on the patient page)."""
+        principal = await self._principal()
+        if principal is None:
+            yield rx.redirect(routes.LOGIN)
+            return
+        self._pid = patient_id
+        self.drawer_open, self.drawer_href = True, routes.patient_path(patient_id)
+        self.loading, self.error, self.message, self.action_error = True, "", "", ""
+        self.window = DEFAULT_WINDOW
+        yield
+        await self._load(principal, audit=True)
+
+    @rx.event
+    def close_drawer(self):
+        self.drawer_open = False
+        self._pid = ""
+
+    @rx.event
+    def drawer_key(self, key: str):
+        """Escape closes the drawer (keyboard users)."""
+        if key == "Escape":
+            self.drawer_open = False
+            self._pid = ""
 
     @rx.event
     async def refresh(self, _tick: str = ""):
