@@ -1,7 +1,9 @@
 """Staff and schedules in real Chromium: the ICU charge nurse sees a coverage gap highlighted
 on the roster and approves a swap asked for through the service (the roster follows); a nurse
-of another ward never sees the ICU roster; the dashboard's staff panel shows an availability
-change made through the API without a reload; the page fits every screen."""
+asks for swaps on the page and the charge nurse approves one there (the roster follows) while
+the other is refused for too little rest, in words; a nurse of another ward never sees the ICU
+roster; the dashboard's staff panel shows an availability change made through the API without
+a reload; the page fits every screen."""
 
 from __future__ import annotations
 
@@ -148,7 +150,7 @@ def test_charge_nurse_sees_the_gap_and_approves_the_swap(
     page.screenshot(path=str(screenshots / "staff-desktop-swap-requested.png"), full_page=True)
 
     swap.get_by_test_id("swap-approve").click()
-    expect(page.get_by_test_id("staff-message")).to_contain_text("Swap approved")
+    expect(page.get_by_test_id("swap-notice")).to_contain_text("Swap approved")
     expect(swap.get_by_test_id("swap-status")).to_have_text("Approved by charge.icu")
     expect(swap.get_by_test_id("swap-approve")).to_have_count(0)
     # The roster now has Nadia instead of Marco on that day shift; the override is listed.
@@ -190,10 +192,86 @@ def test_charge_nurse_declines_with_a_reason_in_words(
     )
     item.get_by_test_id("swap-decline-reason").fill("Nadia is on a course that day")
     item.get_by_test_id("swap-decline").click()
-    expect(page.get_by_test_id("staff-message")).to_contain_text("Swap declined")
+    expect(page.get_by_test_id("swap-notice")).to_contain_text("Swap declined")
     expect(item.get_by_test_id("swap-status")).to_have_text(
         "Declined by charge.icu: Nadia is on a course that day"
     )
+
+
+def _rota_day_key(days_ahead: int) -> str:
+    """The swap form's value for Marco's 07:00 day shift ``days_ahead`` days from today."""
+    from healthguard.db import session_scope
+    from healthguard.models import Schedule
+    from healthguard.settings import get_settings
+    from healthguard.ui.states.swaps import shift_key
+
+    zone = ZoneInfo(get_settings().timezone)
+    day = datetime.now(UTC).astimezone(zone).date() + timedelta(days=days_ahead)
+    with session_scope() as session:
+        schedule = session.exec(select(Schedule).where(Schedule.name == "ICU nurses (e2e)")).one()
+        return shift_key(schedule.id, datetime.combine(day, time(7), tzinfo=zone))
+
+
+def test_nurse_asks_for_swaps_and_the_charge_nurse_decides_on_the_page(
+    web_app: str, browser: Browser, icu_rota: dict[str, Any], screenshots: Path
+) -> None:
+    from healthguard.settings import get_settings
+
+    zone = ZoneInfo(get_settings().timezone)
+    day_two = (datetime.now(UTC).astimezone(zone).date() + timedelta(days=2)).isoformat()
+    # Marco (nurse.icu), on a phone, gives his day shift the day after tomorrow to Ivy Reed.
+    nurse = open_page(browser, web_app, "/staff?ward=ICU", "nurse.icu", PHONE)
+    form = nurse.get_by_test_id("swap-request")
+    expect(form).to_be_visible(timeout=60_000)
+    nurse.get_by_label("Your shift").select_option(_rota_day_key(2))
+    nurse.get_by_label("Colleague who takes it").select_option(label="Ivy Reed")
+    # The ICU nurses who could take it; not Marco himself, not the charge nurses.
+    colleagues = nurse.locator("#swap-colleague")
+    expect(colleagues).to_contain_text("Nadia Petrova")
+    expect(colleagues).to_contain_text("Zoe Taylor")
+    expect(colleagues).not_to_contain_text("Marco Rossi")
+    expect(colleagues).not_to_contain_text("Rachel Stein")
+    nurse.get_by_test_id("swap-request-submit").click()
+    expect(nurse.get_by_test_id("swap-notice")).to_contain_text("Asked Ivy Reed to take your shift")
+    mine = nurse.get_by_test_id("my-swap").filter(has_text="Ivy Reed")
+    expect(mine.get_by_test_id("swap-direction")).to_have_text("You asked")
+    expect(mine.get_by_test_id("swap-status")).to_have_text("Waiting for a charge nurse")
+    # His day shift six days ahead to Zoe Taylor, who works the night after it: asked, with
+    # the warning in words.
+    nurse.get_by_label("Your shift").select_option(_rota_day_key(6))
+    nurse.get_by_label("Colleague who takes it").select_option(label="Zoe Taylor")
+    nurse.get_by_test_id("swap-request-submit").click()
+    expect(nurse.get_by_test_id("swap-notice")).to_contain_text("Asked Zoe Taylor")
+    expect(nurse.get_by_test_id("swap-request-warning")).to_contain_text(
+        "Zoe Taylor would work 19:00-07:00"
+    )
+    expect(nurse.get_by_test_id("swap-request-warning")).to_contain_text("0 h rest, needs 11 h")
+    assert no_horizontal_scroll(nurse) <= 0
+    nurse.screenshot(path=str(screenshots / "staff-phone-swap-asked.png"), full_page=True)
+
+    # The ICU charge nurse, on a tablet, approves the first: the roster shows Ivy on that day.
+    charge = open_page(browser, web_app, "/staff?ward=ICU", "charge.icu", TABLET)
+    to_ivy = charge.get_by_test_id("swap").filter(has_text="to Ivy Reed")
+    expect(to_ivy.get_by_test_id("swap-status")).to_have_text(
+        "Waiting for a charge nurse", timeout=60_000
+    )
+    day = charge.locator(f'[data-testid="roster-day"][data-date="{day_two}"]')
+    expect(day).to_contain_text("Marco Rossi")
+    to_ivy.get_by_test_id("swap-approve").click()
+    expect(charge.get_by_test_id("swap-notice")).to_contain_text("Swap approved")
+    expect(to_ivy.get_by_test_id("swap-status")).to_have_text("Approved by charge.icu")
+    expect(day).to_contain_text("Ivy Reed")
+    expect(day).not_to_contain_text("Marco Rossi")
+    # The second is refused for too little rest, said in words; it stays waiting.
+    to_zoe = charge.get_by_test_id("swap").filter(has_text="to Zoe Taylor")
+    expect(to_zoe.get_by_test_id("swap-warning")).to_contain_text("0 h rest, needs 11 h")
+    to_zoe.get_by_test_id("swap-approve").click()
+    refusal = charge.get_by_test_id("swap-error")
+    expect(refusal).to_contain_text("Not done: Cannot approve: Zoe Taylor would work 19:00-07:00")
+    expect(refusal).to_contain_text("0 h rest, needs 11 h")
+    expect(to_zoe.get_by_test_id("swap-status")).to_have_text("Waiting for a charge nurse")
+    assert no_horizontal_scroll(charge) <= 0
+    charge.screenshot(path=str(screenshots / "staff-tablet-swap-refused.png"), full_page=True)
 
 
 def test_nurse_of_another_ward_does_not_see_the_icu_roster(

@@ -1,11 +1,9 @@
 """What the staff screens load, per role, on real Postgres (healthguard.ui.states.staff): the
 roster wards follow the ward scope (an admin sees every ward), coverage gaps only for those
-who may read the gap report, the staff panel refuses a ward outside the scope, and a swap
-decision goes through the swap service with its refusal in words."""
+who may read the gap report, the staff panel refuses a ward outside the scope."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -14,9 +12,9 @@ from sqlmodel import select
 from healthguard.db import session_scope
 from healthguard.models import User
 from healthguard.oncall import roster
-from healthguard.security.accounts import Origin, principal_of
+from healthguard.security.accounts import principal_of
 from healthguard.security.permissions import Principal
-from healthguard.ui.states.staff import _decide, staff_page, staff_status
+from healthguard.ui.states.staff import staff_page, staff_status
 
 pytestmark = pytest.mark.integration
 
@@ -76,10 +74,3 @@ def test_the_staff_panel_refuses_a_ward_outside_the_scope() -> None:
     assert change  # the day or night shift ends at 07:00 or 19:00
     everyone, _ = staff_status(principal("dr.attending"), "ALL", now)
     assert {r.ward for r in everyone} == {"CARD", "ICU", "MED"}
-
-
-def test_a_swap_decision_answers_in_words() -> None:
-    outcome = _decide(principal("charge.icu"), "not-a-uuid", None, Origin())
-    assert outcome == "No such swap request."
-    missing = _decide(principal("charge.icu"), str(uuid.uuid4()), None, Origin())
-    assert missing == "Not done: No such swap request."

@@ -153,8 +153,6 @@ def test_staff_states_expose_only_checked_handlers() -> None:
     assert set(StaffPageState.event_handlers) <= {
         "on_load",
         "select_ward",
-        "approve",
-        "decline",
         "download_calendar",
         "setvar",
     }

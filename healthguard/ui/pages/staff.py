@@ -8,12 +8,12 @@ import reflex as rx
 
 from healthguard.ui import styles
 from healthguard.ui.components.header import header
+from healthguard.ui.components.swap_requests import swap_requests
 from healthguard.ui.states.staff import (
     OverrideData,
     RosterCellData,
     RosterDayData,
     StaffPageState,
-    SwapData,
 )
 
 BUTTON = {
@@ -214,110 +214,6 @@ def overrides() -> rx.Component:
     )
 
 
-def swap_item(swap: SwapData) -> rx.Component:
-    return rx.el.li(
-        rx.el.div(
-            rx.el.span(swap.ward, " · ", style={"color": styles.MUTED_TEXT}),
-            swap.text,
-            style={"overflow_wrap": "anywhere"},
-        ),
-        rx.el.div(
-            rx.el.strong(swap.status_text, data_testid="swap-status"),
-            style={"margin": "0.25rem 0"},
-        ),
-        rx.foreach(
-            swap.warnings,
-            lambda w: rx.el.p(
-                rx.icon("triangle-alert", size=14, aria_hidden="true"),
-                " ",
-                w,
-                data_testid="swap-warning",
-                style={"color": GAP["text"], "margin": "0.2rem 0", "font_size": "0.85rem"},
-            ),
-        ),
-        rx.cond(
-            swap.can_decide,
-            rx.el.div(
-                rx.el.button(
-                    "Approve",
-                    on_click=StaffPageState.approve(swap.id),
-                    data_testid="swap-approve",
-                    style={**BUTTON, "background": "#15803d"},
-                ),
-                rx.el.form(
-                    rx.el.input(type="hidden", name="swap_id", value=swap.id),
-                    rx.el.label(
-                        "Reason to decline",
-                        rx.el.input(
-                            name="reason",
-                            required=True,
-                            max_length=500,
-                            data_testid="swap-decline-reason",
-                            style={
-                                "min_height": "44px",
-                                "border": f"1px solid {styles.CARD_BORDER}",
-                                "border_radius": "6px",
-                                "padding": "0 0.5rem",
-                                "width": "100%",
-                                "box_sizing": "border-box",
-                            },
-                        ),
-                        style={
-                            "display": "flex",
-                            "flex_direction": "column",
-                            "font_size": "0.85rem",
-                            "flex": "1 1 12rem",
-                        },
-                    ),
-                    rx.el.button(
-                        "Decline",
-                        type="submit",
-                        data_testid="swap-decline",
-                        style={**BUTTON, "background": "#b91c1c"},
-                    ),
-                    on_submit=StaffPageState.decline,
-                    reset_on_submit=True,
-                    style={
-                        "display": "flex",
-                        "gap": "0.5rem",
-                        "align_items": "flex-end",
-                        "flex_wrap": "wrap",
-                        "flex": "1 1 16rem",
-                    },
-                ),
-                style={
-                    "display": "flex",
-                    "gap": "0.5rem",
-                    "align_items": "flex-end",
-                    "flex_wrap": "wrap",
-                },
-            ),
-        ),
-        data_testid="swap",
-        data_swap_id=swap.id,
-        style={
-            "border_top": f"1px solid {styles.CARD_BORDER}",
-            "padding": "0.5rem 0",
-            "list_style": "none",
-        },
-    )
-
-
-def swaps() -> rx.Component:
-    return rx.el.section(
-        title("Shift swaps"),
-        rx.cond(
-            StaffPageState.swaps.length() > 0,
-            rx.el.ul(
-                rx.foreach(StaffPageState.swaps, swap_item),
-                style={"padding": "0", "margin": "0"},
-            ),
-            rx.el.p("No swap requests.", style={"color": styles.MUTED_TEXT, "margin": "0"}),
-        ),
-        style=CARD,
-    )
-
-
 def my_schedule() -> rx.Component:
     return rx.cond(
         StaffPageState.my_staff_id != "",
@@ -406,9 +302,9 @@ def staff() -> rx.Component:
                     gaps(),
                     roster(),
                     rx.el.div(
-                        swaps(),
-                        overrides(),
                         my_schedule(),
+                        swap_requests(),
+                        overrides(),
                         style={
                             "display": "grid",
                             "grid_template_columns": AUTO_COLUMNS,

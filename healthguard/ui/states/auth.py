@@ -76,6 +76,13 @@ class AuthState(rx.State):
         self.username, self.role = result.principal.name, result.principal.role or ""
         return result.principal
 
+    async def allowed_principal(self, permission: Permission) -> Principal | None:
+        """The signed-in person when their role holds `permission`, else None."""
+        principal = await self.current_principal()
+        if principal is None or not allows(principal, permission):
+            return None
+        return principal
+
     async def require(self, permission: Permission | None = None):  # type: ignore[no-untyped-def]
         """(principal, redirect): the principal when allowed, else an event to the login page."""
         principal = await self.current_principal()

@@ -47,11 +47,7 @@ class DashboardState(rx.State):
     message: str = ""
 
     async def _principal(self, permission: Permission) -> Principal | None:
-        auth = await self.get_state(AuthState)
-        principal = await auth.current_principal()
-        if principal is None or not allows(principal, permission):
-            return None
-        return principal
+        return await (await self.get_state(AuthState)).allowed_principal(permission)
 
     @rx.event
     async def on_load(self):

@@ -1,17 +1,17 @@
 """Staff and schedules: the staff status panel of the dashboard and the /staff page.
 
 Both call the same service functions as the API (healthguard/api/oncall.py):
-``staff_service.list_staff`` / ``staff_detail`` / ``visible_swaps`` / ``approve_swap`` /
-``decline_swap``, ``assign_service.load_candidates`` (open load and skills, as the
-assignment ranking sees them), ``roster.load_schedules`` / ``manual_spans`` /
-``gap_report`` / ``staff_calendar``. Every handler checks the session and the permission on
-the server. No handler takes a ward or a person chosen by the browser without checking it:
+``staff_service.list_staff`` / ``staff_detail``, ``assign_service.load_candidates`` (open
+load and skills, as the assignment ranking sees them), ``roster.load_schedules`` /
+``manual_spans`` / ``gap_report`` / ``staff_calendar``. Every handler checks the session
+and the permission on the server. No handler takes a ward or a person chosen by the browser
+without checking it:
 
 - the status panel reads the ward the dashboard shows (``DashboardState.selected_ward``, set
   only by its checked ``select_ward``) and checks it against the ward scope again;
 - the roster shows the wards of the person's ward scope (an admin: every ward); coverage gaps
   only to those who may read the gap report (``schedules:manage``: a charge nurse for their
-  wards, an admin); swaps as ``GET /swaps`` shows them (mine and those of the wards I run).
+  wards, an admin). Swap requests have their own state (healthguard.ui.states.swaps).
 
 Live: the status panel re-reads every 15 s (a hidden ``rx.moment`` tick; availability changes
 publish no change event) and at once when the dashboard's ward changes.
@@ -31,14 +31,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from healthguard.db import session_scope
-from healthguard.models import Schedule as ScheduleRow
 from healthguard.models import ScheduleOverride as OverrideRow
 from healthguard.models import Shift, Staff, StaffRole, Ward
 from healthguard.oncall import roster
 from healthguard.oncall import staff_service as staff_svc
 from healthguard.oncall.assign_service import load_candidates
 from healthguard.oncall.rotations import role_words, spans_between
-from healthguard.security.accounts import Origin
 from healthguard.security.permissions import Permission, Principal, allows
 from healthguard.security.scope import ward_scope
 from healthguard.settings import get_settings
@@ -217,17 +215,6 @@ class OverrideData:
     reason: str = ""
 
 
-@dataclasses.dataclass
-class SwapData:
-    id: str = ""
-    ward: str = ""
-    text: str = ""
-    status: str = ""  # requested, approved, declined, cancelled
-    status_text: str = ""
-    can_decide: bool = False
-    warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. too little rest
-
-
 def roster_wards(session: Session, principal: Principal, now: datetime) -> list[WardOption]:
     """The wards whose roster a person sees: an admin every ward, others their ward scope
     (the whole hospital for physicians and the rapid response team)."""
@@ -246,65 +233,8 @@ class StaffPage:
     gaps: list[str]
     gaps_shown: bool
     overrides: list[OverrideData]
-    swaps: list[SwapData]
     my_shifts: list[str]
     my_staff_id: str
-
-
-def _swap_rows(
-    session: Session, principal: Principal, now: datetime, zone: ZoneInfo
-) -> list[SwapData]:
-    rows = staff_svc.visible_swaps(session, principal, now=now)
-    if not rows:
-        return []
-    schedules = {
-        s.id: s.ward_id
-        for s in session.exec(
-            select(ScheduleRow).where(col(ScheduleRow.id).in_({r.schedule_id for r in rows}))
-        ).all()
-    }
-    codes = roster.ward_codes(session)
-    names = _names(
-        session, {r.requester_staff_id for r in rows} | {r.colleague_staff_id for r in rows}
-    )
-    managed = roster.managed_ward_ids(session, principal, now=now)
-    own = principal.staff_id
-    may_decide = allows(principal, Permission.SWAPS_DECIDE)
-    out: list[SwapData] = []
-    for r in rows:
-        ward_id = schedules.get(r.schedule_id)
-        asker = names.get(r.requester_staff_id, "A colleague")
-        other = names.get(r.colleague_staff_id, "a colleague")
-        text = f"{asker} gives {view.local_when(r.give_starts_at, r.give_ends_at, zone)} to {other}"
-        if r.take_starts_at is not None and r.take_ends_at is not None:
-            text += (
-                f" and takes {view.local_when(r.take_starts_at, r.take_ends_at, zone)} in return"
-            )
-        status_text = {
-            "requested": "Waiting for a charge nurse",
-            "approved": f"Approved by {r.decided_by or 'a charge nurse'}",
-            "declined": f"Declined by {r.decided_by or 'a charge nurse'}: {r.reason or ''}",
-            "cancelled": "Withdrawn by the nurse who asked",
-        }.get(r.status, r.status)
-        part_of = own is not None and own in (str(r.requester_staff_id), str(r.colleague_staff_id))
-        can_decide = (
-            r.status == "requested"
-            and may_decide
-            and not part_of
-            and (managed is None or ward_id in managed)
-        )
-        out.append(
-            SwapData(
-                id=str(r.id),
-                ward=codes.get(ward_id, "Hospital-wide") if ward_id else "Hospital-wide",
-                text=text,
-                status=r.status,
-                status_text=status_text,
-                can_decide=can_decide,
-                warnings=staff_svc.swap_warnings(session, r) if can_decide else [],
-            )
-        )
-    return out
 
 
 def staff_page(principal: Principal, wanted: str, now: datetime) -> StaffPage:
@@ -407,7 +337,6 @@ def staff_page(principal: Principal, wanted: str, now: datetime) -> StaffPage:
                 )
                 for s in detail.next_shifts
             ]
-        swaps = _swap_rows(session, principal, now, zone)
     return StaffPage(
         wards=wards,
         ward=ward_code,
@@ -415,29 +344,9 @@ def staff_page(principal: Principal, wanted: str, now: datetime) -> StaffPage:
         gaps=gaps,
         gaps_shown=gaps_shown,
         overrides=overrides,
-        swaps=swaps,
         my_shifts=my_shifts,
         my_staff_id=principal.staff_id or "",
     )
-
-
-def _decide(principal: Principal, swap_id: str, reason: str | None, origin: Origin) -> str:
-    """Approve (``reason`` None) or decline a swap through the service; the outcome in words."""
-    try:
-        swap_uuid = uuid.UUID(swap_id)
-    except ValueError:
-        return "No such swap request."
-    now = datetime.now(UTC)
-    with session_scope() as session:
-        try:
-            if reason is None:
-                staff_svc.approve_swap(session, principal, swap_uuid, now=now, origin=origin)
-                return "Swap approved; the roster now shows it."
-            staff_svc.decline_swap(session, principal, swap_uuid, reason, now=now, origin=origin)
-            return "Swap declined; the nurse sees your reason."
-        except roster.OncallError as exc:
-            session.rollback()
-            return f"Not done: {exc.message}"
 
 
 def my_calendar(staff_id: uuid.UUID, now: datetime) -> bytes:
@@ -457,7 +366,6 @@ class StaffPageState(rx.State):
     gaps: list[str] = []
     gaps_shown: bool = False
     overrides: list[OverrideData] = []
-    swaps: list[SwapData] = []
     my_shifts: list[str] = []
     my_staff_id: str = ""
     loaded: bool = False
@@ -466,11 +374,7 @@ class StaffPageState(rx.State):
     message: str = ""
 
     async def _principal(self, permission: Permission) -> Principal | None:
-        auth = await self.get_state(AuthState)
-        principal = await auth.current_principal()
-        if principal is None or not allows(principal, permission):
-            return None
-        return principal
+        return await (await self.get_state(AuthState)).allowed_principal(permission)
 
     async def _reload(self, principal: Principal, wanted: str) -> None:
         try:
@@ -482,7 +386,7 @@ class StaffPageState(rx.State):
             return
         self.wards, self.ward, self.days = page.wards, page.ward, page.days
         self.gaps, self.gaps_shown, self.overrides = page.gaps, page.gaps_shown, page.overrides
-        self.swaps, self.my_shifts, self.my_staff_id = page.swaps, page.my_shifts, page.my_staff_id
+        self.my_shifts, self.my_staff_id = page.my_shifts, page.my_staff_id
         self.error = "" if page.wards or page.my_staff_id else "You do not see any ward's roster."
         self.loaded = True
 
@@ -514,32 +418,6 @@ class StaffPageState(rx.State):
         await self._reload(principal, code)
         self.loading = False
         return None
-
-    @rx.event
-    async def approve(self, swap_id: str):
-        principal = await self._principal(Permission.SWAPS_DECIDE)
-        if principal is None:
-            self.message = "Only a charge nurse of the ward can approve a swap."
-            return
-        origin = (await self.get_state(AuthState))._origin()
-        self.message = await asyncio.to_thread(_decide, principal, swap_id, None, origin)
-        await self._reload(principal, self.ward)
-
-    @rx.event
-    async def decline(self, form: dict):
-        principal = await self._principal(Permission.SWAPS_DECIDE)
-        if principal is None:
-            self.message = "Only a charge nurse of the ward can decline a swap."
-            return
-        reason = str(form.get("reason", "")).strip()
-        if not reason:
-            self.message = "Reason: say why the swap is declined; the nurse reads it."
-            return
-        origin = (await self.get_state(AuthState))._origin()
-        self.message = await asyncio.to_thread(
-            _decide, principal, str(form.get("swap_id", "")), reason, origin
-        )
-        await self._reload(principal, self.ward)
 
     @rx.event
     async def download_calendar(self):
