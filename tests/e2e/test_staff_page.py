@@ -2,8 +2,9 @@
 on the roster and approves a swap asked for through the service (the roster follows); a nurse
 asks for swaps on the page and the charge nurse approves one there (the roster follows) while
 the other is refused for too little rest, in words; a nurse of another ward never sees the ICU
-roster; the dashboard's staff panel shows an availability change made through the API without
-a reload; the page fits every screen."""
+roster; a charge nurse adds an override on the page and removes it (the roster follows), a
+nurse sees neither the forms nor Remove; the dashboard's staff panel shows an availability
+change made through the API without a reload; the page fits every screen."""
 
 from __future__ import annotations
 
@@ -374,3 +375,57 @@ def test_staff_panel_follows_the_dashboard_ward(web_app: str, browser: Browser) 
     ).to_be_visible()
     expect(rows.filter(has_text="Maria Santos")).to_have_count(0)
     expect(rows.filter(has_text="Olivia Grant")).to_have_count(0)
+
+
+def test_charge_nurse_changes_the_rota_on_the_page_and_a_nurse_cannot(
+    web_app: str, browser: Browser, icu_rota: dict[str, Any], screenshots: Path
+) -> None:
+    from healthguard.settings import get_settings
+
+    zone = ZoneInfo(get_settings().timezone)
+    day_six = datetime.now(UTC).astimezone(zone).date() + timedelta(days=6)  # Marco's day shift
+    charge = open_page(browser, web_app, "/staff?ward=ICU", "charge.icu", PHONE)
+    form = charge.get_by_test_id("override-form")
+    expect(form).to_be_visible(timeout=60_000)
+    expect(charge.get_by_test_id("import-form")).to_be_visible()
+    day = charge.locator(f'[data-testid="roster-day"][data-date="{day_six.isoformat()}"]')
+    expect(day).to_contain_text("Marco Rossi")
+    expect(day).not_to_contain_text("Nadia Petrova")
+
+    # Nadia Petrova covers Marco Rossi's day shift, typed in hospital time.
+    charge.locator("#override-schedule").select_option(label="ICU nurses (e2e) · nurse")
+    expect(charge.locator("#override-kind")).to_have_value("replace")
+    expect(form).to_contain_text("Who takes over")
+    charge.locator("#override-person").select_option(str(_staff_id("Nadia Petrova")))
+    charge.locator("#override-replaces").select_option(str(_staff_id("Marco Rossi")))
+    charge.get_by_label("Start (hospital time)", exact=True).fill(f"{day_six.isoformat()}T07:00")
+    charge.get_by_label("End (hospital time)", exact=True).fill(f"{day_six.isoformat()}T19:00")
+    charge.get_by_label("Reason (optional)", exact=True).fill("Study day (e2e)")
+    charge.get_by_test_id("override-submit").click()
+    expect(charge.get_by_test_id("override-notice")).to_contain_text(
+        "Override added: Nadia Petrova replaces Marco Rossi"
+    )
+    expect(day).to_contain_text("Nadia Petrova")
+    expect(day).not_to_contain_text("Marco Rossi")
+    line = charge.get_by_test_id("override").filter(has_text="Study day (e2e)")
+    expect(line).to_contain_text("Nadia Petrova replaces Marco Rossi")
+    assert no_horizontal_scroll(charge) <= 0
+    charge.screenshot(path=str(screenshots / "staff-phone-override-added.png"), full_page=True)
+
+    # A nurse of the ward sees the override but neither the forms nor a Remove button.
+    nurse = open_page(browser, web_app, "/staff?ward=ICU", "nurse.icu", PHONE)
+    nurse_line = nurse.get_by_test_id("override").filter(has_text="Study day (e2e)")
+    expect(nurse_line).to_contain_text("Nadia Petrova replaces Marco Rossi", timeout=60_000)
+    expect(nurse.get_by_test_id("swap-request")).to_be_visible()
+    expect(nurse.get_by_test_id("override-form")).to_have_count(0)
+    expect(nurse.get_by_test_id("import-form")).to_have_count(0)
+    expect(nurse.get_by_test_id("override-remove")).to_have_count(0)
+
+    # The charge nurse removes it: the line is gone and Marco is back on the roster.
+    line.get_by_test_id("override-remove").click()
+    expect(charge.get_by_test_id("override-remove-notice")).to_contain_text(
+        "Override removed: Nadia Petrova replaces Marco Rossi"
+    )
+    expect(line).to_have_count(0)
+    expect(day).to_contain_text("Marco Rossi")
+    expect(day).not_to_contain_text("Nadia Petrova")

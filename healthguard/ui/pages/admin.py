@@ -1,6 +1,6 @@
 """Administration (/admin, admin role): integrations and keys, users, escalation policies,
-alarm rules; schedules are on the staff page (/staff). Anyone else signed in reads "not
-allowed" and no data is loaded."""
+alarm rules; schedules are changed on the staff page (/staff: overrides, roster imports,
+rotations). Anyone else signed in reads "not allowed" and no data is loaded."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def section_links() -> rx.Component:
         rx.el.a("Users", href="#users", style=LINK),
         rx.el.a("Escalation policies", href="#policies", style=LINK),
         rx.el.a("Alarm rules", href="#rules", style=LINK),
-        rx.el.a("Schedules (staff page)", href=routes.STAFF, style=LINK),
+        rx.el.a("Schedules and rotas (staff page)", href=routes.STAFF, style=LINK),
         aria_label="Administration sections",
         style={"display": "flex", "gap": "0.5rem", "flex_wrap": "wrap", "margin": "0 0 1rem"},
     )

@@ -8,6 +8,11 @@ import reflex as rx
 
 from healthguard.ui import styles
 from healthguard.ui.components.header import header
+from healthguard.ui.components.schedule_admin import (
+    remove_outcome,
+    remove_override_button,
+    rota_changes,
+)
 from healthguard.ui.components.swap_requests import swap_requests
 from healthguard.ui.states.staff import (
     OverrideData,
@@ -194,6 +199,7 @@ def override_item(o: OverrideData) -> rx.Component:
         " · ",
         o.when,
         rx.cond(o.reason != "", rx.el.span(" · ", o.reason, style={"color": styles.MUTED_TEXT})),
+        remove_override_button(o),
         data_testid="override",
         style={"margin": "0.25rem 0", "overflow_wrap": "anywhere"},
     )
@@ -202,6 +208,7 @@ def override_item(o: OverrideData) -> rx.Component:
 def overrides() -> rx.Component:
     return rx.el.section(
         title("Overrides"),
+        remove_outcome(),
         rx.cond(
             StaffPageState.overrides.length() > 0,
             rx.el.ul(
@@ -305,6 +312,7 @@ def staff() -> rx.Component:
                         my_schedule(),
                         swap_requests(),
                         overrides(),
+                        rota_changes(),
                         style={
                             "display": "grid",
                             "grid_template_columns": AUTO_COLUMNS,

@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -210,9 +211,29 @@ class RosterDayData:
 
 @dataclasses.dataclass
 class OverrideData:
+    id: str = ""  # the override (Remove acts on it, within the ward, on the server)
     text: str = ""
     when: str = ""
     reason: str = ""
+
+
+def describe_override(
+    row: OverrideRow, names: Mapping[uuid.UUID, str], zone: ZoneInfo
+) -> OverrideData:
+    """An override as the Overrides list words it."""
+    who = names.get(row.staff_id, "A colleague")
+    replaced = names.get(row.replaces_staff_id) if row.replaces_staff_id else None
+    text = {
+        "replace": f"{who} replaces {replaced}" if replaced else f"{who} takes over",
+        "add": f"{who} is added",
+        "remove": f"{who} is off",
+    }.get(row.kind, f"{who}: {row.kind}")
+    return OverrideData(
+        id=str(row.id),
+        text=text,
+        when=view.local_when(row.starts_at, row.ends_at, zone),
+        reason=row.reason,
+    )
 
 
 def roster_wards(session: Session, principal: Principal, now: datetime) -> list[WardOption]:
@@ -305,21 +326,7 @@ def staff_page(principal: Principal, wanted: str, now: datetime) -> StaffPage:
                 )
                 for d in grid
             ]
-            for o in override_rows:
-                who = names.get(o.staff_id, "A colleague")
-                replaced = names.get(o.replaces_staff_id) if o.replaces_staff_id else None
-                text = {
-                    "replace": f"{who} replaces {replaced}" if replaced else f"{who} takes over",
-                    "add": f"{who} is added",
-                    "remove": f"{who} is off",
-                }.get(o.kind, f"{who}: {o.kind}")
-                overrides.append(
-                    OverrideData(
-                        text=text,
-                        when=view.local_when(o.starts_at, o.ends_at, zone),
-                        reason=o.reason,
-                    )
-                )
+            overrides = [describe_override(o, names, zone) for o in override_rows]
         my_shifts: list[str] = []
         if principal.staff_id:
             detail = staff_svc.staff_detail(
