@@ -25,6 +25,9 @@ average about 1.3-1.9, so only indicative; two runs):
   200 incidents: commit -> first notification handed to its channel (in-app)
     p50 13.3 ms   p90 17.7 ms   p99 31.0 ms   max 37.0 ms   mean 13.8 ms   (0 timed out)
     p50 15.8 ms   p90 23.9 ms   p99 28.7 ms   max 32.8 ms   mean 16.8 ms   (0 timed out)
+Quiet machine, 2026-11-27, after SMS reply codes and digests joined the delivery path (two runs):
+    p50 80.8 ms   p90 337.8 ms   p99 389.8 ms   max 451.3 ms   mean 135.4 ms   (0 timed out)
+    p50 66.0 ms   p90 249.8 ms   p99 320.1 ms   max 342.7 ms   mean 101.9 ms   (0 timed out)
 """
 
 from __future__ import annotations
