@@ -28,8 +28,9 @@ from healthguard.models import (
     User,
     Ward,
 )
-from healthguard.security.accounts import Origin, create_api_key, issue_tokens
+from healthguard.security.accounts import Origin, create_api_key, issue_tokens, principal_of
 from healthguard.security.demo import DEMO_PASSWORD
+from healthguard.security.permissions import Principal
 from healthguard.settings import get_settings
 
 # One demo login per role (DEMO_USERS in healthguard.seed); the clinical ones are in
@@ -51,6 +52,12 @@ class CheckedClient(TestClient):
         response = super().request(*args, **kwargs)
         assert "Traceback" not in response.text, response.text
         return response
+
+
+def principal(username: str) -> Principal:
+    """The principal of a seeded login, as the app builds it after sign-in."""
+    with session_scope() as session:
+        return principal_of(session.exec(select(User).where(User.username == username)).one())
 
 
 def bearer(token: str) -> dict[str, str]:

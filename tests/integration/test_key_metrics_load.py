@@ -7,16 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from authsupport import bearer, sign_in
+from authsupport import bearer, principal, sign_in
 from fastapi.testclient import TestClient
-from sqlmodel import select
 
 from healthguard.api import build_api
 from healthguard.db import session_scope
 from healthguard.incidents.service import open_incident
-from healthguard.models import IncidentEvent, User
-from healthguard.security.accounts import principal_of
-from healthguard.security.permissions import Principal
+from healthguard.models import IncidentEvent
 from healthguard.ui.states.key_metrics import NotYourWard, load_key_metrics
 
 pytestmark = pytest.mark.integration
@@ -35,11 +32,6 @@ def incident(ward: str, priority: str, opened: datetime, *events: tuple) -> None
         for seconds, kind, data in events:
             at = opened + timedelta(seconds=seconds)
             session.add(IncidentEvent(incident_id=row.id, at=at, kind=kind, actor="t", data=data))
-
-
-def principal(username: str) -> Principal:
-    with session_scope() as session:
-        return principal_of(session.exec(select(User).where(User.username == username)).one())
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 import sqlalchemy as sa
-from authsupport import audit_rows_after, last_audit_id
+from authsupport import audit_rows_after, last_audit_id, principal
 from rq import Queue, SimpleWorker
 from rq.job import JobStatus
 from sqlmodel import col, select
@@ -33,7 +33,6 @@ from healthguard.models import (
     Shift,
     Staff,
     StaffSkill,
-    User,
     Ward,
 )
 from healthguard.models import Schedule as ScheduleRow
@@ -42,8 +41,6 @@ from healthguard.oncall import roster
 from healthguard.oncall.assign_service import assign_incident
 from healthguard.oncall.rotations import Handoff, Layer, Rotation, TimeWindow
 from healthguard.oncall.schedule_json import LayersInvalid, layers_from_json, layers_to_json
-from healthguard.security.accounts import principal_of
-from healthguard.security.permissions import Principal
 from workers.queues import DEFAULT
 
 pytestmark = pytest.mark.integration
@@ -86,11 +83,6 @@ def new_staff(
             session.add(StaffSkill(staff_id=person.id, skill=skill, expires_on=expires))
         _created_staff.append(person.id)
         return person.id
-
-
-def principal(username: str) -> Principal:
-    with session_scope() as session:
-        return principal_of(session.exec(select(User).where(User.username == username)).one())
 
 
 def layer_json(

@@ -14,13 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from authsupport import principal
 from sqlmodel import select
 
 from healthguard.db import session_scope
-from healthguard.models import ScheduleOverride, Staff, User, Ward
+from healthguard.models import ScheduleOverride, Staff, Ward
 from healthguard.oncall import roster
-from healthguard.security.accounts import Origin, principal_of
-from healthguard.security.permissions import Principal
+from healthguard.security.accounts import Origin
 from healthguard.settings import get_settings
 from healthguard.ui.states.schedule_admin import (
     NOT_ALLOWED,
@@ -41,11 +41,6 @@ pytestmark = pytest.mark.integration
 
 ORIGIN = Origin("127.0.0.1")
 LONDON = ZoneInfo("Europe/London")
-
-
-def principal(username: str) -> Principal:
-    with session_scope() as session:
-        return principal_of(session.exec(select(User).where(User.username == username)).one())
 
 
 def staff_id(name: str) -> uuid.UUID:

@@ -7,21 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlmodel import select
+from authsupport import principal
 
 from healthguard.db import session_scope
-from healthguard.models import User
 from healthguard.oncall import roster
-from healthguard.security.accounts import principal_of
-from healthguard.security.permissions import Principal
 from healthguard.ui.states.staff import staff_page, staff_status
 
 pytestmark = pytest.mark.integration
-
-
-def principal(username: str) -> Principal:
-    with session_scope() as session:
-        return principal_of(session.exec(select(User).where(User.username == username)).one())
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,14 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from authsupport import principal
 from sqlmodel import col, select
 from testsupport import env_override
 
 from healthguard.db import session_scope
 from healthguard.models import Staff, SwapRequest, User, Ward
 from healthguard.oncall import roster
-from healthguard.security.accounts import Origin, principal_of
-from healthguard.security.permissions import Principal
+from healthguard.security.accounts import Origin
 from healthguard.settings import get_settings
 from healthguard.ui.states.staff import staff_page
 from healthguard.ui.states.swaps import (
@@ -39,11 +39,6 @@ from healthguard.ui.states.swaps import (
 pytestmark = pytest.mark.integration
 
 ORIGIN = Origin("127.0.0.1")
-
-
-def principal(username: str) -> Principal:
-    with session_scope() as session:
-        return principal_of(session.exec(select(User).where(User.username == username)).one())
 
 
 def staff_id(name: str) -> uuid.UUID:
