@@ -21,6 +21,7 @@ from healthguard.realtime.events import (
     staff_feed_token,
     ward_feed_token,
 )
+from healthguard.realtime.followed import followed_recently
 from healthguard.realtime.metrics import FEED_RELOAD_SECONDS, FEED_RELOADS, REALTIME_EVENTS
 from healthguard.security.headers import security_headers
 from healthguard.settings import get_settings
@@ -153,7 +154,8 @@ async def on_change(event: ChangeEvent) -> None:
 
 
 async def on_connected() -> None:
-    """After (re)subscribing, catch up on anything published while we were away."""
+    """After (re)subscribing, catch up on anything published while we were away: every
+    ward feed, then the own feed (my alarms, bell) of each person followed lately."""
     try:
         wards = await asyncio.to_thread(_ward_codes)
     except Exception:
@@ -161,6 +163,23 @@ async def on_connected() -> None:
         wards = []
     for token in [ALL_WARDS_FEED, *(ward_feed_token(code) for code in wards)]:
         await refresh_feed(token)
+    for staff_id in await _followed_staff():
+        try:
+            await refresh_staff_feed(staff_id)
+        except Exception:
+            log.warning("realtime: could not resync the feed of staff %s", staff_id, exc_info=True)
+
+
+async def _followed_staff() -> list[uuid.UUID]:
+    settings = get_settings()
+    client = aioredis.Redis.from_url(settings.effective_redis_url())
+    try:
+        return await followed_recently(client, settings.realtime_followed_feed_hours * 3600)
+    except (RedisError, OSError):
+        log.warning("realtime: could not list the followed staff feeds", exc_info=True)
+        return []
+    finally:
+        await client.aclose()
 
 
 def _ward_codes() -> list[str]:

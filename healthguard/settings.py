@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         description="Every this many seconds one web worker reloads every live feed from "
         "Postgres (safety net for a lost change event).",
     )
+    realtime_followed_feed_hours: float = Field(
+        12.0,
+        gt=0,
+        description="The resync also reloads the own feed (my alarms, bell) of each person "
+        "whose browser opened a page within this many hours.",
+    )
     realtime_vitals_reload_seconds: float = Field(
         2.0,
         ge=0,

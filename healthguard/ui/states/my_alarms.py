@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import redis.asyncio as aioredis
 import reflex as rx
+from redis.exceptions import RedisError
 
 from healthguard.db import session_scope
 from healthguard.incidents.priority import PRIORITY_STYLES
@@ -30,6 +33,7 @@ from healthguard.notify.bell import BellItem, BellSnapshot, bell_snapshot
 from healthguard.notify.delivery import answer_links
 from healthguard.notify.service import my_notifications
 from healthguard.realtime.events import staff_feed_token
+from healthguard.realtime.followed import remember_followed
 from healthguard.security.permissions import Permission, Principal, allows
 from healthguard.security.tokens import issue_access_token
 from healthguard.settings import Settings, get_settings
@@ -37,6 +41,8 @@ from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.feed import IncidentCardData, incident_card
 
 ANSWERS = {"acknowledge", "escalate", "decline"}
+
+log = logging.getLogger(__name__)
 
 
 def load_my_alarms(staff_id: uuid.UUID) -> list[IncidentCardData]:
@@ -58,6 +64,18 @@ def load_my_feed(staff_id: uuid.UUID) -> tuple[list[IncidentCardData], BellSnaps
     patients = {c.id: c.patient for c in cards if c.patient}
     zone = ZoneInfo(get_settings().timezone)
     return cards, bell_snapshot(found, zone, now, patients)
+
+
+async def stamp_followed(staff_id: uuid.UUID) -> None:
+    """Tell the periodic resync that a browser follows this person's feed (see
+    healthguard.realtime.followed). Redis being away only costs the safety net: logged."""
+    client = aioredis.Redis.from_url(get_settings().effective_redis_url())
+    try:
+        await remember_followed(client, staff_id)
+    except (RedisError, OSError):
+        log.warning("could not record that staff %s follows their feed", staff_id, exc_info=True)
+    finally:
+        await client.aclose()
 
 
 def staff_of_token(token: str) -> uuid.UUID | None:
@@ -126,6 +144,7 @@ class MyAlarmsFeed(rx.SharedState):
             self._links_first(token)
         feed = await self._link_to(token)
         await feed._reload(staff_id)
+        await stamp_followed(staff_id)
 
     @rx.var
     def open_count(self) -> int:
