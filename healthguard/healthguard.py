@@ -12,6 +12,7 @@ import reflex as rx
 from redis.exceptions import RedisError
 
 from healthguard.api import build_api
+from healthguard.patients.actions import ALARM_PAUSE_CHANGED
 from healthguard.realtime import ChangeEvent, ChangeListener, feed_tokens_for
 from healthguard.realtime.coalesce import CoalescedReloads
 from healthguard.realtime.events import (
@@ -55,17 +56,28 @@ RESYNC_CLAIM_KEY = "healthguard:resync-claim"
 _FEED_LOCKS: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
-async def refresh_feed(token: str) -> None:
-    """Reload one shared feed from Postgres; Reflex pushes the delta to linked browsers."""
+async def refresh_feed(token: str, part: str = "all") -> None:
+    """Reload one shared feed (or one part of it: FEED_PARTS) from Postgres; Reflex pushes
+    the delta to linked browsers."""
     async with _FEED_LOCKS[token]:
-        await _refresh_feed(token)
+        await _refresh_feed(token, part)
 
 
-async def _refresh_feed(token: str) -> None:
+async def refresh_queue(token: str) -> None:
+    """An incident changed: reload the feed's incident queue only."""
+    await refresh_feed(token, "queue")
+
+
+async def refresh_beds(token: str) -> None:
+    """Vital signs or an alarm pause changed: reload the feed's bed board only."""
+    await refresh_feed(token, "beds")
+
+
+async def _refresh_feed(token: str, part: str) -> None:
     with FEED_RELOAD_SECONDS.time():
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=WardFeed)) as state:
             feed = await state.get_state(WardFeed)
-            await feed._reload(ward_code_of_token(token))
+            await feed._reload(ward_code_of_token(token), part)
     FEED_RELOADS.inc()
 
 
@@ -77,11 +89,12 @@ def vitals_reloads() -> CoalescedReloads:
     global _vitals_reloads
     if _vitals_reloads is None:
         interval = get_settings().realtime_vitals_reload_seconds
-        _vitals_reloads = CoalescedReloads(refresh_feed, min_interval=interval)
+        _vitals_reloads = CoalescedReloads(refresh_beds, min_interval=interval)
     return _vitals_reloads
 
 
 _incident_reloads: CoalescedReloads | None = None
+_pause_reloads: CoalescedReloads | None = None
 _staff_reloads: CoalescedReloads | None = None
 
 
@@ -91,8 +104,17 @@ def incident_reloads() -> CoalescedReloads:
     global _incident_reloads
     if _incident_reloads is None:
         interval = get_settings().realtime_incident_reload_seconds
-        _incident_reloads = CoalescedReloads(refresh_feed, min_interval=interval)
+        _incident_reloads = CoalescedReloads(refresh_queue, min_interval=interval)
     return _incident_reloads
+
+
+def pause_reloads() -> CoalescedReloads:
+    """Bed-board reloads for alarm pauses (someone's action), as quick as incident changes."""
+    global _pause_reloads
+    if _pause_reloads is None:
+        interval = get_settings().realtime_incident_reload_seconds
+        _pause_reloads = CoalescedReloads(refresh_beds, min_interval=interval)
+    return _pause_reloads
 
 
 def staff_reloads() -> CoalescedReloads:
@@ -137,6 +159,10 @@ def staff_concerned(incident_id: str) -> list[uuid.UUID]:
 
 async def on_change(event: ChangeEvent) -> None:
     REALTIME_EVENTS.labels(kind=event.kind).inc()
+    if event.kind == ALARM_PAUSE_CHANGED:  # a person's action: shown at once
+        for token in feed_tokens_for(event):
+            pause_reloads().request(token)
+        return
     if event.kind == VITALS_UPDATED:
         for token in feed_tokens_for(event):
             vitals_reloads().request(token)

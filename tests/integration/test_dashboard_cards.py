@@ -171,6 +171,25 @@ def test_incident_without_escalation_says_nothing_about_steps(seeded: dict[str, 
     assert card.assignee == "" and card.escalation == "" and card.next_step_at == ""
 
 
+def test_a_feed_reloads_only_the_part_that_changed(seeded: dict[str, int]) -> None:
+    """An incident change reads the queue alone, vital signs the bed board alone: the other
+    list is neither read nor replaced (so Reflex does not re-send it to every screen)."""
+    incident_id = str(open_in_card(f"Part {uuid.uuid4().hex[:6]}", "P3"))
+    everything = load_feed_rows("CARD")
+    with statements() as queue_sql:
+        queue = load_feed_rows("CARD", "queue")
+    with statements() as beds_sql:
+        beds = load_feed_rows("CARD", "beds")
+    assert queue[1] is None and beds[0] is None
+    assert queue[0] == everything[0] and beds[1] == everything[1]
+    assert any(c.id == incident_id for c in queue[0] or [])
+    assert beds[1] and all(b.ward == "CARD" for b in beds[1])
+    assert not any("admissions" in sql for sql in queue_sql)  # the bed board's join
+    assert not any("incidents" in sql for sql in beds_sql)
+    with pytest.raises(ValueError, match="part must be one of"):
+        load_feed_rows("CARD", "everything")
+
+
 # --- NEWS2 on the bed board -------------------------------------------------------------------
 
 

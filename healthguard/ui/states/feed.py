@@ -182,12 +182,26 @@ def bed_card(row: BedRow, pause_ends_at: datetime | None = None) -> BedCardData:
     return card
 
 
-def load_feed_rows(ward_code: str | None) -> tuple[list[IncidentCardData], list[BedCardData]]:
-    """Read a feed's rows from Postgres (blocking: call through a thread)."""
+#: What a reload reads: everything (a screen that opens, the periodic resync), the incident
+#: queue alone (an incident changed) or the bed board alone (vital signs, an alarm pause).
+#: Reading only the part that changed keeps the other list out of the delta Reflex sends:
+#: a 200-bed board is not re-sent to every screen for each incident.
+FEED_PARTS = ("all", "queue", "beds")
+
+
+def load_feed_rows(
+    ward_code: str | None, part: str = "all"
+) -> tuple[list[IncidentCardData] | None, list[BedCardData] | None]:
+    """Read a feed's rows from Postgres (blocking: call through a thread): (incident cards,
+    bed cards), None for the part not read."""
     from sqlmodel import select
 
+    if part not in FEED_PARTS:
+        raise ValueError(f"part must be one of {FEED_PARTS}, not {part!r}")
     now = datetime.now(UTC)
     zone = ZoneInfo(get_settings().timezone)
+    incidents: list[IncidentCardData] | None = None
+    beds: list[BedCardData] | None = None
     with session_scope() as session:
         ward_id = None
         if ward_code:
@@ -195,16 +209,18 @@ def load_feed_rows(ward_code: str | None) -> tuple[list[IncidentCardData], list[
             if ward is None:
                 return [], []
             ward_id = ward.id
-        open_rows = list_open_incidents(session, ward_id=ward_id)
-        extras = queue_extras(session, [r.id for r in open_rows])
-        incidents = [incident_card(r, extras.get(r.id), now=now, zone=zone) for r in open_rows]
-        rows = ward_board(session, ward_code, now=now)
-        pauses = active_pauses(
-            session,
-            [uuid.UUID(r.patient_id) for r in rows if r.patient_id],
-            now=now,
-        )
-        beds = [bed_card(r, _pause_end(pauses, r.patient_id)) for r in rows]
+        if part in ("all", "queue"):
+            open_rows = list_open_incidents(session, ward_id=ward_id)
+            extras = queue_extras(session, [r.id for r in open_rows])
+            incidents = [incident_card(r, extras.get(r.id), now=now, zone=zone) for r in open_rows]
+        if part in ("all", "beds"):
+            rows = ward_board(session, ward_code, now=now)
+            pauses = active_pauses(
+                session,
+                [uuid.UUID(r.patient_id) for r in rows if r.patient_id],
+                now=now,
+            )
+            beds = [bed_card(r, _pause_end(pauses, r.patient_id)) for r in rows]
     return incidents, beds
 
 
@@ -242,16 +258,19 @@ class WardFeed(rx.SharedState):
     loaded_at: str = ""
     load_error: str = ""
 
-    async def _reload(self, ward_code: str | None) -> None:
-        """Reload from Postgres; keep the last rows and say so when the database fails."""
+    async def _reload(self, ward_code: str | None, part: str = "all") -> None:
+        """Reload `part` (FEED_PARTS) from Postgres; keep the last rows and say so when the
+        database fails."""
         try:
-            incidents, beds = await asyncio.to_thread(load_feed_rows, ward_code)
+            incidents, beds = await asyncio.to_thread(load_feed_rows, ward_code, part)
         except Exception:  # a screen must keep showing the last known rows
             self.load_error = "Could not reach the database; showing the last known list."
             return
         self.scope = ward_code or ""
-        self.incidents = incidents
-        self.beds = beds
+        if incidents is not None:
+            self.incidents = incidents
+        if beds is not None:
+            self.beds = beds
         self.load_error = ""
         self.loaded_at = datetime.now(UTC).isoformat()
 
