@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 import reflex as rx
@@ -81,50 +82,37 @@ async def _refresh_feed(token: str, part: str) -> None:
     FEED_RELOADS.inc()
 
 
-_vitals_reloads: CoalescedReloads | None = None
+# The coalesced reloads of this process, made on first use (the settings are read then):
+# {name: CoalescedReloads}. Vital signs reload a bed board at most every 2 s; incident
+# changes, alarm pauses (someone's action) and a person's own feed ("my alarms", the bell;
+# token: the staff id) at once after a quiet spell, then at most every 0.25 s in a burst
+# (an integration storm, hundreds of changes a second).
+_RELOADS: dict[str, CoalescedReloads] = {}
+
+
+def _coalesced(
+    name: str, reload: Callable[[str], Awaitable[None]], interval: float
+) -> CoalescedReloads:
+    if name not in _RELOADS:
+        _RELOADS[name] = CoalescedReloads(reload, min_interval=interval)
+    return _RELOADS[name]
 
 
 def vitals_reloads() -> CoalescedReloads:
-    """Bed-board reloads for new vital signs, at most one per feed per interval."""
-    global _vitals_reloads
-    if _vitals_reloads is None:
-        interval = get_settings().realtime_vitals_reload_seconds
-        _vitals_reloads = CoalescedReloads(refresh_beds, min_interval=interval)
-    return _vitals_reloads
-
-
-_incident_reloads: CoalescedReloads | None = None
-_pause_reloads: CoalescedReloads | None = None
-_staff_reloads: CoalescedReloads | None = None
+    return _coalesced("vitals", refresh_beds, get_settings().realtime_vitals_reload_seconds)
 
 
 def incident_reloads() -> CoalescedReloads:
-    """Incident queue reloads: the first change after a quiet spell reloads at once, a burst
-    (an integration storm, hundreds of changes a second) at most once per interval per feed."""
-    global _incident_reloads
-    if _incident_reloads is None:
-        interval = get_settings().realtime_incident_reload_seconds
-        _incident_reloads = CoalescedReloads(refresh_queue, min_interval=interval)
-    return _incident_reloads
+    return _coalesced("incidents", refresh_queue, get_settings().realtime_incident_reload_seconds)
 
 
 def pause_reloads() -> CoalescedReloads:
-    """Bed-board reloads for alarm pauses (someone's action), as quick as incident changes."""
-    global _pause_reloads
-    if _pause_reloads is None:
-        interval = get_settings().realtime_incident_reload_seconds
-        _pause_reloads = CoalescedReloads(refresh_beds, min_interval=interval)
-    return _pause_reloads
+    return _coalesced("pauses", refresh_beds, get_settings().realtime_incident_reload_seconds)
 
 
 def staff_reloads() -> CoalescedReloads:
-    """Per-person reloads ("my alarms"), coalesced like the incident queues
-    (token: the staff id)."""
-    global _staff_reloads
-    if _staff_reloads is None:
-        interval = get_settings().realtime_incident_reload_seconds
-        _staff_reloads = CoalescedReloads(_refresh_staff_of_token, min_interval=interval)
-    return _staff_reloads
+    interval = get_settings().realtime_incident_reload_seconds
+    return _coalesced("staff", _refresh_staff_of_token, interval)
 
 
 async def _refresh_staff_of_token(token: str) -> None:
