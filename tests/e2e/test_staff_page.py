@@ -247,6 +247,21 @@ def test_nurse_asks_for_swaps_and_the_charge_nurse_decides_on_the_page(
         "Zoe Taylor would work 19:00-07:00"
     )
     expect(nurse.get_by_test_id("swap-request-warning")).to_contain_text("0 h rest, needs 11 h")
+    # His day shift eight days ahead to Nadia Petrova, for her day shift the day before: once
+    # she is chosen, her shifts on the same rota are offered in return.
+    nurse.get_by_label("Your shift").select_option(_rota_day_key(8))
+    nurse.get_by_label("Colleague who takes it").select_option(label="Nadia Petrova")
+    in_return = nurse.locator("#swap-in-return")
+    expect(in_return.locator(f'option[value="{_rota_day_key(7)}"]')).to_have_count(1)
+    expect(in_return.locator(f'option[value="{_rota_day_key(8)}"]')).to_have_count(0)
+    nurse.get_by_label("In return (optional)").select_option(_rota_day_key(7))
+    nurse.get_by_test_id("swap-request-submit").click()
+    notice = nurse.get_by_test_id("swap-notice")
+    expect(notice).to_contain_text("Asked Nadia Petrova to take your shift")
+    expect(notice).to_contain_text("and give you their shift")
+    swapped = nurse.get_by_test_id("my-swap").filter(has_text="you take their")
+    expect(swapped).to_contain_text("Nadia Petrova")
+    expect(swapped.get_by_test_id("swap-status")).to_have_text("Waiting for a charge nurse")
     assert no_horizontal_scroll(nurse) <= 0
     nurse.screenshot(path=str(screenshots / "staff-phone-swap-asked.png"), full_page=True)
 

@@ -30,6 +30,7 @@ from healthguard.ui.states.swaps import (
     colleague_options,
     decide_swap,
     parse_shift_key,
+    return_options,
     shift_key,
     status_words,
     swap_panel,
@@ -249,6 +250,38 @@ def test_the_minimum_rest_is_a_setting(rota: dict[str, Any]) -> None:
     assert asked.warnings and all(w.endswith("12 h rest, needs 13 h") for w in asked.warnings)
 
 
+def test_a_swap_can_take_one_of_their_shifts_in_return(rota: dict[str, Any]) -> None:
+    now, marco, nadia = datetime.now(UTC), principal("nurse.icu"), str(staff_id("Nadia Petrova"))
+    offered = [o.id for o in return_options(marco, day_shift(rota, 12), nadia, now)]
+    assert day_shift(rota, 13) in offered and day_shift(rota, 12) not in offered  # hers only
+    assert {parse_shift_key(k)[0] for k in offered} == {rota["schedule_id"]}  # type: ignore[index]
+    # Whatever the browser sends: the colleague must be one who could take my shift, and the
+    # shift must be mine.
+    with pytest.raises(LookupError, match="Colleague: "):
+        return_options(marco, day_shift(rota, 12), str(staff_id("Rachel Stein")), now)
+    with pytest.raises(LookupError, match="your own shifts"):
+        return_options(marco, day_shift(rota, 13), nadia, now)
+    refused = ask_for_swap(marco, day_shift(rota, 12), nadia, now, ORIGIN, day_shift(rota, 14))
+    assert not refused.ok and refused.message.startswith("In return: that is not one of their")
+
+    asked = ask_for_swap(marco, day_shift(rota, 12), nadia, now, ORIGIN, day_shift(rota, 13))
+    assert asked.ok, asked.message
+    assert " and give you their shift " in asked.message and asked.warnings == ()
+    swap = swap_row(newest_swap_to("Nadia Petrova"))
+    assert swap.take_starts_at == parse_shift_key(day_shift(rota, 13))[1]  # type: ignore[index]
+    mine = next(i for i in swap_panel(marco, now).mine if i.id == str(swap.id))
+    assert "; you take their " in mine.text and mine.text.endswith(" in return")
+
+    approved = decide_swap(principal("charge.icu"), str(swap.id), None, datetime.now(UTC), ORIGIN)
+    assert approved.ok, approved.message
+    # The rota's shifts follow: each now holds the other's (the shifts a nurse may give).
+    later = datetime.now(UTC)
+    marco_shifts = {o.id for o in swap_panel(marco, later).shifts}
+    nadia_shifts = {o.id for o in swap_panel(principal("nadia.swaps"), later).shifts}
+    assert day_shift(rota, 13) in marco_shifts and day_shift(rota, 12) not in marco_shifts
+    assert day_shift(rota, 12) in nadia_shifts and day_shift(rota, 13) not in nadia_shifts
+
+
 def test_only_the_nurse_who_asked_withdraws(rota: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     asked = ask_for_swap(
@@ -271,6 +304,7 @@ def test_the_swap_state_exposes_only_checked_handlers() -> None:
     assert set(SwapsState.event_handlers) <= {
         "load",
         "choose_shift",
+        "choose_colleague",
         "request",
         "withdraw",
         "approve",

@@ -1,6 +1,7 @@
 """Shift swaps on the /staff page: "Request a swap" (one of my shifts ahead, the colleague who
-takes it), "My swap requests" (I asked / I am asked, with their state; withdraw mine), and for
-a charge nurse "Swaps in your wards" with Approve and Decline. State: ``SwapsState``."""
+takes it, optionally one of theirs on the same rota taken in return), "My swap requests" (I
+asked / I am asked, with their state; withdraw mine), and for a charge nurse "Swaps in your
+wards" with Approve and Decline. State: ``SwapsState``."""
 
 from __future__ import annotations
 
@@ -91,34 +92,55 @@ def outcome_messages() -> rx.Component:
     )
 
 
-def shift_field() -> rx.Component:
+def choice_field(
+    label: str, first: str, options: rx.Component, name: str, **select_props
+) -> rx.Component:
+    """A labelled select of the request form: ``first`` is the empty choice's words."""
     return rx.el.label(
-        "Your shift",
+        label,
         rx.el.select(
-            rx.el.option("Choose a shift", value=""),
-            rx.foreach(SwapsState.shifts, lambda s: rx.el.option(s.label, value=s.id)),
-            name="shift",
-            id="swap-shift",
-            value=SwapsState.chosen_shift,
-            on_change=SwapsState.choose_shift,
+            rx.el.option(first, value=""),
+            options,
+            name=name,
+            id=f"swap-{name.removesuffix('_id').replace('_', '-')}",
             style={**FIELD, "font_weight": "400"},
+            **select_props,
         ),
         style=LABEL,
     )
 
 
+def shift_field() -> rx.Component:
+    return choice_field(
+        "Your shift",
+        "Choose a shift",
+        rx.foreach(SwapsState.shifts, lambda s: rx.el.option(s.label, value=s.id)),
+        "shift",
+        value=SwapsState.chosen_shift,
+        on_change=SwapsState.choose_shift,
+    )
+
+
 def colleague_field() -> rx.Component:
-    return rx.el.label(
+    return choice_field(
         "Colleague who takes it",
-        rx.el.select(
-            rx.el.option("Choose a colleague", value=""),
-            rx.foreach(SwapsState.colleagues, lambda c: rx.el.option(c.name, value=c.id)),
-            name="colleague_id",
-            id="swap-colleague",
-            disabled=SwapsState.chosen_shift == "",
-            style={**FIELD, "font_weight": "400"},
-        ),
-        style=LABEL,
+        "Choose a colleague",
+        rx.foreach(SwapsState.colleagues, lambda c: rx.el.option(c.name, value=c.id)),
+        "colleague_id",
+        value=SwapsState.chosen_colleague,
+        on_change=SwapsState.choose_colleague,
+        disabled=SwapsState.chosen_shift == "",
+    )
+
+
+def in_return_field() -> rx.Component:
+    """Optional: one of the colleague's shifts on the same rota, taken in return."""
+    return choice_field(
+        "In return (optional)",
+        "Nothing: give the shift away",
+        rx.foreach(SwapsState.return_shifts, lambda s: rx.el.option(s.label, value=s.id)),
+        "in_return",
+        disabled=SwapsState.chosen_colleague == "",
     )
 
 
@@ -132,6 +154,7 @@ def request_form() -> rx.Component:
                 rx.el.form(
                     shift_field(),
                     colleague_field(),
+                    in_return_field(),
                     rx.el.p(
                         "A charge nurse of the ward approves or declines it. A swap that "
                         "leaves someone less than ",

@@ -1,4 +1,5 @@
-"""Shift swaps on the /staff page: ask a colleague to take one of my shifts, my swap requests
+"""Shift swaps on the /staff page: ask a colleague to take one of my shifts (a give-away, or for
+one of theirs on the same rota in return), my swap requests
 (I asked / I am asked) and withdrawing mine, and, for a charge nurse, the swaps of the wards
 they run with Approve and Decline.
 
@@ -10,7 +11,8 @@ ward) comes back as the service's sentence. Every handler checks the session and
 permission the API route checks (``swaps:request``, ``swaps:decide``) on the server, and
 takes nothing from the browser unchecked: the shift must be one of mine on a rota, starting
 later, re-read from Postgres; the colleague one of those who could take it (the rota's ward
-and role, not me), re-computed; the swap is decided by the service, which checks the ward.
+and role, not me), re-computed; a shift in return one of theirs on that rota, ahead, re-read;
+the swap is decided by the service, which checks the ward.
 """
 
 from __future__ import annotations
@@ -113,18 +115,21 @@ def _may_request(principal: Principal) -> bool:
 
 
 def givable_shifts(
-    session: Session, staff_id: uuid.UUID, now: datetime
+    session: Session, staff_id: uuid.UUID, now: datetime, schedule_id: uuid.UUID | None = None
 ) -> list[tuple[Shift, ScheduleRow]]:
-    """My next shifts that come from a rota and have not started (a shift entered by hand
-    belongs to no schedule, so a swap cannot change it)."""
-    rows = session.exec(
+    """Someone's next shifts that come from a rota (``schedule_id``: that rota only) and
+    have not started (a shift entered by hand belongs to no schedule, so a swap cannot
+    change it)."""
+    stmt = (
         select(Shift, ScheduleRow)
         .join(ScheduleRow, col(ScheduleRow.id) == col(Shift.schedule_id))
         .where(Shift.staff_id == staff_id, col(Shift.starts_at) > now)
         .order_by(col(Shift.starts_at))
         .limit(SHIFTS_OFFERED)
-    ).all()
-    return [(shift, schedule) for shift, schedule in rows]
+    )
+    if schedule_id is not None:
+        stmt = stmt.where(Shift.schedule_id == schedule_id)
+    return [(shift, schedule) for shift, schedule in session.exec(stmt).all()]
 
 
 def shift_key(schedule_id: uuid.UUID, starts_at: datetime) -> str:
@@ -145,7 +150,9 @@ def ward_words(codes: dict[uuid.UUID | None, str], ward_id: uuid.UUID | None) ->
     return codes.get(ward_id, "Hospital-wide") if ward_id else "Hospital-wide"
 
 
-def shift_options(session: Session, staff_id: uuid.UUID, now: datetime) -> list[ShiftOption]:
+def shift_options(
+    session: Session, staff_id: uuid.UUID, now: datetime, schedule_id: uuid.UUID | None = None
+) -> list[ShiftOption]:
     zone, codes = hospital_zone(), roster.ward_codes(session)
     return [
         ShiftOption(
@@ -155,7 +162,7 @@ def shift_options(session: Session, staff_id: uuid.UUID, now: datetime) -> list[
                 f"{ward_words(codes, schedule.ward_id)}"
             ),
         )
-        for shift, schedule in givable_shifts(session, staff_id, now)
+        for shift, schedule in givable_shifts(session, staff_id, now, schedule_id)
     ]
 
 
@@ -188,6 +195,22 @@ def _my_shift(
     return (shift, schedule) if shift is not None and schedule is not None else None
 
 
+def _their_shift(
+    session: Session, staff_id: uuid.UUID, schedule_id: uuid.UUID, key: str, now: datetime
+) -> Shift | None:
+    """The colleague's shift ``key`` names, when it is on that rota and has not started."""
+    parsed = parse_shift_key(key)
+    if parsed is None or parsed[0] != schedule_id or parsed[1] <= now:
+        return None
+    return session.exec(
+        select(Shift).where(
+            Shift.staff_id == staff_id,
+            Shift.schedule_id == schedule_id,
+            Shift.starts_at == parsed[1],
+        )
+    ).first()
+
+
 def colleague_options(principal: Principal, chosen: str, now: datetime) -> list[ColleagueOption]:
     """Who could take my shift ``chosen`` (blocking); LookupError when it is not mine."""
     with session_scope() as session:
@@ -197,6 +220,26 @@ def colleague_options(principal: Principal, chosen: str, now: datetime) -> list[
         me = _staff_uuid(principal)
         assert me is not None
         return colleagues_for(session, found[1], me, now)
+
+
+def return_options(
+    principal: Principal, chosen: str, colleague_id: str, now: datetime
+) -> list[ShiftOption]:
+    """The colleague's shifts ahead on the same rota as my shift ``chosen``, one of which I
+    may take in return (blocking); LookupError when the shift is not mine or the colleague
+    could not take it."""
+    with session_scope() as session:
+        found = _my_shift(session, principal, chosen, now)
+        if found is None:
+            raise LookupError("Your shift: choose one of your own shifts ahead.")
+        me = _staff_uuid(principal)
+        assert me is not None
+        schedule = found[1]
+        if colleague_id not in {c.id for c in colleagues_for(session, schedule, me, now)}:
+            raise LookupError(
+                "Colleague: choose someone of the same ward and role as the shift (not yourself)."
+            )
+        return shift_options(session, uuid.UUID(colleague_id), now, schedule.id)
 
 
 # --- the lists ------------------------------------------------------------------------------
@@ -314,10 +357,16 @@ def swap_panel(principal: Principal, now: datetime) -> SwapPanel:
 
 
 def ask_for_swap(
-    principal: Principal, chosen: str, colleague_id: str, now: datetime, origin: Origin
+    principal: Principal,
+    chosen: str,
+    colleague_id: str,
+    now: datetime,
+    origin: Origin,
+    in_return: str = "",
 ) -> Outcome:
-    """Ask ``colleague_id`` to take my shift ``chosen`` (a give-away), through
-    ``staff_service.request_swap``; the outcome in words, with the rest warnings."""
+    """Ask ``colleague_id`` to take my shift ``chosen`` (a give-away), or to swap it for
+    their shift ``in_return`` on the same rota, through ``staff_service.request_swap``; the
+    outcome in words, with the rest warnings."""
     if not chosen:
         return Outcome(False, "Your shift: choose the shift you want to give away.")
     if not colleague_id:
@@ -338,11 +387,22 @@ def ask_for_swap(
                 False,
                 "Colleague: choose someone of the same ward and role as the shift (not yourself).",
             )
+        taking: Shift | None = None
+        if in_return:
+            taking = _their_shift(session, uuid.UUID(colleague_id), schedule.id, in_return, now)
+            if taking is None:
+                return Outcome(
+                    False,
+                    "In return: that is not one of their shifts ahead on the same rota; "
+                    "choose again.",
+                )
         data = staff_svc.SwapInput(
             schedule_id=schedule.id,
             colleague_id=uuid.UUID(colleague_id),
             give_starts_at=shift.starts_at,
             give_ends_at=shift.ends_at,
+            take_starts_at=taking.starts_at if taking else None,
+            take_ends_at=taking.ends_at if taking else None,
         )
         try:
             row = staff_svc.request_swap(session, principal, data, now=now, origin=origin)
@@ -351,10 +411,11 @@ def ask_for_swap(
             session.rollback()
             return Outcome(False, f"Not asked: {exc.message}")
         when = view.local_when(shift.starts_at, shift.ends_at, zone)
-    message = (
-        f"Asked {colleagues[colleague_id]} to take your shift {when}. A charge nurse of the "
-        "ward approves or declines it."
-    )
+        back = view.local_when(taking.starts_at, taking.ends_at, zone) if taking else ""
+    message = f"Asked {colleagues[colleague_id]} to take your shift {when}"
+    if back:
+        message += f" and give you their shift {back} in return"
+    message += ". A charge nurse of the ward approves or declines it."
     if warnings:
         message += " As the rota stands it cannot be approved:"
     return Outcome(True, message, tuple(warnings))
@@ -402,6 +463,8 @@ class SwapsState(rx.State):
     shifts: list[ShiftOption] = []
     chosen_shift: str = ""
     colleagues: list[ColleagueOption] = []
+    chosen_colleague: str = ""
+    return_shifts: list[ShiftOption] = []  # the chosen colleague's, on the same rota
     mine: list[SwapItem] = []
     ward_swaps: list[SwapItem] = []
     warnings: list[str] = []  # of the request just made
@@ -425,9 +488,13 @@ class SwapsState(rx.State):
         self.can_request, self.shifts = panel.can_request, panel.shifts
         self.mine, self.ward_swaps = panel.mine, panel.ward_swaps
         if self.chosen_shift not in {s.id for s in panel.shifts}:
-            self.chosen_shift, self.colleagues = "", []
+            self._forget_choices()
         self.min_rest_text = f"{get_settings().swap_min_rest_hours:g}"
         self.loaded = True
+
+    def _forget_choices(self) -> None:
+        self.chosen_shift, self.colleagues = "", []
+        self.chosen_colleague, self.return_shifts = "", []
 
     def _show(self, outcome: Outcome) -> None:
         self.error = "" if outcome.ok else outcome.message
@@ -458,15 +525,15 @@ class SwapsState(rx.State):
             self.error = "Your role may not ask for a swap."
             return
         self.error, self.notice, self.warnings = "", "", []
+        self._forget_choices()
         if not chosen:
-            self.chosen_shift, self.colleagues = "", []
             return
         try:
             colleagues = await asyncio.to_thread(
                 colleague_options, principal, chosen, datetime.now(UTC)
             )
         except LookupError as exc:
-            self.chosen_shift, self.colleagues, self.error = "", [], str(exc)
+            self.error = str(exc)
             return
         except Exception:
             log.warning("swaps: could not load colleagues", exc_info=True)
@@ -477,8 +544,33 @@ class SwapsState(rx.State):
             self.error = "Nobody else of that ward and role could take this shift."
 
     @rx.event
+    async def choose_colleague(self, colleague_id: str):
+        """The colleague's shifts on the same rota, one of which may be taken in return."""
+        principal = await self._principal(Permission.SWAPS_REQUEST)
+        if principal is None:
+            self.error = "Your role may not ask for a swap."
+            return
+        self.error, self.notice, self.warnings = "", "", []
+        self.chosen_colleague, self.return_shifts = "", []
+        if not colleague_id or not self.chosen_shift:
+            return
+        try:
+            shifts = await asyncio.to_thread(
+                return_options, principal, self.chosen_shift, colleague_id, datetime.now(UTC)
+            )
+        except LookupError as exc:
+            self.error = str(exc)
+            return
+        except Exception:
+            log.warning("swaps: could not load the colleague's shifts", exc_info=True)
+            self.error = DATABASE_DOWN
+            return
+        self.chosen_colleague, self.return_shifts = colleague_id, shifts
+
+    @rx.event
     async def request(self, form: dict):
-        """Ask a colleague to take one of my shifts (``staff_service.request_swap``)."""
+        """Ask a colleague to take one of my shifts, optionally for one of theirs
+        (``staff_service.request_swap``)."""
         principal = await self._principal(Permission.SWAPS_REQUEST)
         if principal is None:
             self.error, self.notice = "Your role may not ask for a swap.", ""
@@ -490,10 +582,11 @@ class SwapsState(rx.State):
             str(form.get("colleague_id", "")),
             datetime.now(UTC),
             await self._origin(),
+            str(form.get("in_return", "")),
         )
         self._show(outcome)
         if outcome.ok:
-            self.chosen_shift, self.colleagues = "", []
+            self._forget_choices()
         await self._reload(principal)
 
     @rx.event
