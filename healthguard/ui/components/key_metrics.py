@@ -8,6 +8,7 @@ import reflex as rx
 from healthguard.incidents.priority import PRIORITIES, PRIORITY_STYLES
 from healthguard.ui import styles
 from healthguard.ui.components.incident_card import alarm_colour
+from healthguard.ui.figures import as_figure
 from healthguard.ui.states.dashboard import DashboardState
 from healthguard.ui.states.key_metrics import (
     REFRESH_MS,
@@ -33,7 +34,7 @@ def chart(figure: rx.Var, test_id: str) -> rx.Component:
     """A chart, hidden from screen readers: its numbers are in the text next to it."""
     return rx.el.div(
         rx.plotly.basic(
-            data=figure,
+            data=as_figure(figure),
             config=CHART_CONFIG,
             use_resize_handler=True,
             style={"width": "100%", "height": "100%"},

@@ -9,6 +9,7 @@ from healthguard.clinical.news2_bands import TRENDED
 from healthguard.patients.detail import WINDOWS
 from healthguard.ui import styles
 from healthguard.ui.components.patient_charts import CONFIG
+from healthguard.ui.figures import as_figure
 from healthguard.ui.states.patient_detail import (
     PAUSE_MINUTES,
     REFRESH_MS,
@@ -186,7 +187,7 @@ def trend_chart(key: str, label: str) -> rx.Component:
             style={"font_size": "0.9rem"},
         ),
         rx.plotly.strict(
-            data=FIGURES[key],
+            data=as_figure(FIGURES[key]),
             config=CONFIG,
             use_resize_handler=True,
             style={"width": "100%", "height": "210px"},
@@ -247,7 +248,7 @@ def news2_trend() -> rx.Component:
             style={"color": styles.MUTED_TEXT, "font_size": "0.85rem", "margin": "0 0 0.4rem"},
         ),
         rx.plotly.strict(
-            data=S.fig_news2,
+            data=as_figure(S.fig_news2),
             config=CONFIG,
             use_resize_handler=True,
             style={"width": "100%", "height": "230px"},

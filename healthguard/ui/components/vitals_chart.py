@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from healthguard.ui import styles
+from healthguard.ui.figures import as_figure
 from healthguard.ui.states.incident_detail import IncidentDetailState as S
 
 
@@ -19,7 +20,7 @@ def vitals_chart() -> rx.Component:
             S.has_chart,
             rx.el.div(
                 rx.plotly(
-                    data=S.figure,
+                    data=as_figure(S.figure),
                     config={"displaylogo": False, "responsive": True},
                     use_resize_handler=True,
                     style={"width": "100%", "min_height": "340px"},

@@ -53,6 +53,7 @@ from healthguard.security.permissions import Permission, Principal, allows, perm
 from healthguard.security.scope import patient_access
 from healthguard.settings import get_settings
 from healthguard.ui import routes
+from healthguard.ui.figures import empty_figure, figure_json
 from healthguard.ui.incident_view import (
     CHART_BEFORE,
     ROLE_WORDS,
@@ -544,7 +545,7 @@ class IncidentDetailState(rx.State):
     lead_options: list[PersonOption] = []
     reopen_until: str = ""
     reopen_until_local: str = ""
-    figure: go.Figure = go.Figure()
+    figure: dict = empty_figure()  # healthguard/ui/figures.py
     has_chart: bool = False
     chart_note: str = ""
     chart_summary: str = ""
@@ -561,7 +562,7 @@ class IncidentDetailState(rx.State):
         self.priority_options, self.responder_options, self.lead_options = [], [], []
         self.reopen_until = self.reopen_until_local = ""
         self.trigger = TriggerData()
-        self.figure, self.has_chart = go.Figure(), False
+        self.figure, self.has_chart = empty_figure(), False
         self.version = 0
 
     def _show(self, page: PageContent) -> None:
@@ -574,7 +575,7 @@ class IncidentDetailState(rx.State):
                 continue
             setattr(self, item.name, getattr(page, item.name))
         self.has_chart = page.figure is not None
-        self.figure = page.figure if page.figure is not None else go.Figure()
+        self.figure = figure_json(page.figure) if page.figure is not None else empty_figure()
         self.not_found = False
         self.load_error = ""
 

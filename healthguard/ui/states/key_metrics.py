@@ -34,6 +34,7 @@ from healthguard.security.permissions import Permission, Principal, WardScope, a
 from healthguard.security.scope import ward_scope
 from healthguard.settings import get_settings
 from healthguard.ui import styles
+from healthguard.ui.figures import figure_json
 from healthguard.ui.states.auth import AuthState
 from healthguard.ui.states.dashboard import ALL_WARDS, DashboardState
 
@@ -119,8 +120,21 @@ def _response_table(rows) -> list[ResponseTableRow]:  # type: ignore[no-untyped-
     ]
 
 
-def _figure(data: dict) -> go.Figure:
-    return go.Figure(data)
+#: The charts of the last views loaded, as plain JSON (healthguard/ui/figures.py): {chart
+#: name: figure dict}, with the view they came from (a new load of the ward replaces it), so
+#: one conversion per load serves every screen of the ward.
+_plain: dict[str, tuple[KeyMetricsView, dict[str, dict]]] = {}
+CHARTS = ("hourly", "acknowledge", "resolve", "escalations", "false_alarms")
+
+
+def plain_figures(ward_code: str, view: KeyMetricsView) -> dict[str, dict]:
+    """The view's charts as the JSON Plotly.js takes (validated by plotly once per load)."""
+    known = _plain.get(ward_code)
+    if known is not None and known[0] is view:
+        return known[1]
+    figures = {name: figure_json(go.Figure(getattr(view, name))) for name in CHARTS}
+    _plain[ward_code] = (view, figures)
+    return figures
 
 
 class KeyMetricsState(rx.State):
@@ -131,18 +145,18 @@ class KeyMetricsState(rx.State):
     load_ms: int = 0
     grafana_url: str = ""
     incidents_24h: int = 0
-    hourly_figure: go.Figure = go.Figure()
+    hourly_figure: dict = {}
     hourly_summary: str = ""
     hour_rows: list[HourTableRow] = []
-    acknowledge_figure: go.Figure = go.Figure()
+    acknowledge_figure: dict = {}
     acknowledge_rows: list[ResponseTableRow] = []
-    resolve_figure: go.Figure = go.Figure()
+    resolve_figure: dict = {}
     resolve_rows: list[ResponseTableRow] = []
-    escalations_figure: go.Figure = go.Figure()
+    escalations_figure: dict = {}
     escalations_summary: str = ""
     escalations_today: int = 0
     escalations_per_day: str = ""
-    false_alarm_figure: go.Figure = go.Figure()
+    false_alarm_figure: dict = {}
     false_alarm_summary: str = ""
     false_alarm_share_today: str = ""
     false_alarm_share_previous: str = ""
@@ -208,29 +222,29 @@ class KeyMetricsState(rx.State):
             if hide:
                 self.updated_at = ""
             if view is not None:
-                self._show(view, ward_name)
+                self._show(view, ward_name, plain_figures(ward_code, view))
                 self.load_ms = elapsed_ms
 
-    def _show(self, view: KeyMetricsView, ward_name: str) -> None:
+    def _show(self, view: KeyMetricsView, ward_name: str, figures: dict[str, dict]) -> None:
         self.ward_name = ward_name
         self.updated_at = view.windows.now.isoformat()
         zone = ZoneInfo(get_settings().timezone)
         self.updated_at_local = view.windows.now.astimezone(zone).strftime("%H:%M")
         self.incidents_24h = view.incidents_24h
-        self.hourly_figure = _figure(view.hourly)
+        self.hourly_figure = figures["hourly"]
         self.hourly_summary = view.hourly_summary
         self.hour_rows = [
             HourTableRow(hour=r.hour, counts=list(r.counts), total=r.total) for r in view.hour_rows
         ]
-        self.acknowledge_figure = _figure(view.acknowledge)
+        self.acknowledge_figure = figures["acknowledge"]
         self.acknowledge_rows = _response_table(view.acknowledge_rows)
-        self.resolve_figure = _figure(view.resolve)
+        self.resolve_figure = figures["resolve"]
         self.resolve_rows = _response_table(view.resolve_rows)
-        self.escalations_figure = _figure(view.escalations)
+        self.escalations_figure = figures["escalations"]
         self.escalations_summary = view.escalations_summary
         self.escalations_today = view.escalations_today
         self.escalations_per_day = f"{view.escalations_per_day:g}"
-        self.false_alarm_figure = _figure(view.false_alarms)
+        self.false_alarm_figure = figures["false_alarms"]
         self.false_alarm_summary = view.false_alarms_summary
         self.false_alarm_share_today = format_share(view.false_alarm_share_today)
         self.false_alarm_share_previous = format_share(view.false_alarm_share_baseline)

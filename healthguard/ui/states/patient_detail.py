@@ -16,7 +16,6 @@ import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import plotly.graph_objects as go
 import reflex as rx
 
 from healthguard.alarms.pauses import MAX_PAUSE
@@ -40,6 +39,7 @@ from healthguard.security.permissions import Permission, Principal, allows
 from healthguard.settings import get_settings
 from healthguard.ui import routes
 from healthguard.ui.components.patient_charts import news2_figure, trend_figure
+from healthguard.ui.figures import empty_figure, figure_json
 from healthguard.ui.states.auth import AuthState
 
 # How often the open page re-reads the patient (milliseconds, rx.moment interval).
@@ -142,12 +142,12 @@ class PatientDetailState(rx.State):
     latest: list[LatestRow] = []
     # Charts
     window: str = DEFAULT_WINDOW
-    fig_resp_rate: go.Figure = go.Figure()
-    fig_spo2: go.Figure = go.Figure()
-    fig_systolic_bp: go.Figure = go.Figure()
-    fig_heart_rate: go.Figure = go.Figure()
-    fig_temperature_c: go.Figure = go.Figure()
-    fig_news2: go.Figure = go.Figure()
+    fig_resp_rate: dict = empty_figure()  # healthguard/ui/figures.py
+    fig_spo2: dict = empty_figure()  # healthguard/ui/figures.py
+    fig_systolic_bp: dict = empty_figure()  # healthguard/ui/figures.py
+    fig_heart_rate: dict = empty_figure()  # healthguard/ui/figures.py
+    fig_temperature_c: dict = empty_figure()  # healthguard/ui/figures.py
+    fig_news2: dict = empty_figure()  # healthguard/ui/figures.py
     chart_summaries: dict[str, str] = {}
     news2_rows: list[News2Row] = []
     history: list[HistoryRow] = []
@@ -274,7 +274,7 @@ class PatientDetailState(rx.State):
         self.name = self.initials = self.mrn = self.date_of_birth = self.allergies = ""
         self.ward = self.bed = self.sex = ""
         self.latest, self.history, self.news2_rows, self.chart_summaries = [], [], [], {}
-        empty = go.Figure()
+        empty = empty_figure()
         self.fig_resp_rate = self.fig_spo2 = self.fig_systolic_bp = empty
         self.fig_heart_rate = self.fig_temperature_c = self.fig_news2 = empty
         self.can_set_scale = self.can_pause = self.paused = False
@@ -352,7 +352,7 @@ class PatientDetailState(rx.State):
         self.updated_at = now.astimezone(zone).strftime("%H:%M:%S")
 
     def _draw(self, page: PatientPage, since: datetime, now: datetime, zone: ZoneInfo) -> None:
-        figures: dict[str, go.Figure] = {}
+        figures: dict[str, dict] = {}
         summaries: dict[str, str] = {}
         for parameter, label, unit in TRENDED:
             bands = score_bands(
@@ -360,14 +360,16 @@ class PatientDetailState(rx.State):
                 spo2_scale=page.spo2_scale if parameter == "spo2" else 1,
                 on_oxygen=page.on_oxygen if parameter == "spo2" else None,
             )
-            figures[parameter] = trend_figure(
-                label,
-                unit,
-                page.trends.get(parameter, []),
-                bands,
-                since=since,
-                until=now,
-                zone=zone,
+            figures[parameter] = figure_json(
+                trend_figure(
+                    label,
+                    unit,
+                    page.trends.get(parameter, []),
+                    bands,
+                    since=since,
+                    until=now,
+                    zone=zone,
+                )
             )
             summaries[parameter] = chart_summary(page, parameter, self.window, zone)
         self.fig_resp_rate = figures["resp_rate"]
@@ -375,7 +377,7 @@ class PatientDetailState(rx.State):
         self.fig_systolic_bp = figures["systolic_bp"]
         self.fig_heart_rate = figures["heart_rate"]
         self.fig_temperature_c = figures["temperature_c"]
-        self.fig_news2 = news2_figure(page.news2, since=since, until=now, zone=zone)
+        self.fig_news2 = figure_json(news2_figure(page.news2, since=since, until=now, zone=zone))
         self.chart_summaries = summaries
 
     @rx.event

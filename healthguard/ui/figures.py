@@ -1,0 +1,34 @@
+"""Plotly charts kept in Reflex state as plain JSON, not as ``go.Figure`` vars.
+
+A browser's whole state tree is read back from Redis for every event it sends and every
+shared-feed update it receives. A ``go.Figure`` var is rebuilt, and re-validated by plotly,
+at each of those reads, empty or not: with 50 dashboards open that was a quarter of a web
+worker's time (py-spy). The browser gets JSON anyway (Reflex's figure serializer is
+``json.loads(plotly.io.to_json(figure))``), so the states keep that JSON: the same chart,
+validated once when it is drawn.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import reflex as rx
+
+
+def figure_json(figure: go.Figure) -> dict[str, Any]:
+    """The chart as the JSON Plotly.js draws, exactly what Reflex would send for it."""
+    return dict(json.loads(str(pio.to_json(figure))))
+
+
+def empty_figure() -> dict[str, Any]:
+    """An empty chart (the default layout), as JSON."""
+    return figure_json(go.Figure())
+
+
+def as_figure(chart: rx.Var) -> rx.Var:
+    """A JSON chart var for ``rx.plotly(data=...)``, which takes a figure: the same JSON in
+    the page, typed as the figure it is."""
+    return chart.to(go.Figure)
