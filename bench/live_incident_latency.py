@@ -16,6 +16,10 @@ and waits until a MutationObserver in EVERY page has seen the new card. Reported
 `--pages 50` opens 50 dashboard tabs, one after another, 10 per Chromium (the "50 screens"
 case: 50 Reflex clients, 50 websockets).
 
+`--socket-clients 50` (with `--pages 1`): the other way to measure 50 screens that the issue
+allows, 50 websocket clients plus one measuring browser (see `SocketScreens`): reported as
+the time to the last of the 50 sockets receiving the new card, next to the browser's.
+
 `--first-load N` (separately, before the events): adds a ward BENCH with 200 beds, each with
 an admitted patient, and 100 open incidents in it, then loads `/?ward=BENCH` N times in fresh
 signed-in browser contexts and reports the time from navigation start to all 200 bed cards
@@ -24,6 +28,7 @@ page has hydrated and its on_load handler has run, so at that moment the page is
 interactive (its event handlers answer).
 
 Run:  .venv/bin/python bench/live_incident_latency.py --events 50 [--pages 50] [--first-load 10]
+      .venv/bin/python bench/live_incident_latency.py --events 50 --socket-clients 50
 """
 
 from __future__ import annotations
@@ -137,6 +142,102 @@ def api_token(username: str) -> str:
         )
 
 
+class SocketScreens:
+    """`count` dashboard screens as bare websocket clients (python-socketio) instead of tabs.
+
+    Each is a real Reflex client made by a real tab: the tab opens the dashboard (its
+    on_load links its state to the CARD feed on the server), hands over its session token
+    (sessionStorage "token") and closes; a socket.io client then connects with that token,
+    as the tab's own socket would, and the server pushes it every delta of the feed: for
+    each client the web worker loads its state from Redis, patches the feed in, computes
+    and sends the delta, the same work as for a browser. Only the rendering is left out,
+    which on this 2-CPU machine 50 Chromium renderers would share (each real screen has its
+    own computer). The clients send no events of their own (no idle-session heartbeat, no
+    metrics refresh), so the server does a little less than for 50 real screens.
+    """
+
+    def __init__(self, base: str, tokens: list[str]) -> None:
+        import asyncio
+        import threading
+
+        self.base, self.tokens = base, tokens
+        self.seen: dict[str, dict[int, float]] = {}  # tag -> {client: time.time()}
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.clients: list = []
+        self.tags: set[str] = set()
+
+    def watch(self, tag: str) -> None:
+        self.tags.add(tag)
+
+    def _on_update(self, index: int):
+        def handler(data) -> None:
+            text = str(data)
+            now = time.time()
+            for tag in list(self.tags):
+                if tag in text:
+                    self.seen.setdefault(tag, {}).setdefault(index, now)
+
+        return handler
+
+    def connect(self, timeout: float = 60) -> None:
+        import asyncio
+
+        import socketio
+
+        async def one(index: int, token: str):
+            client = socketio.AsyncClient(reconnection=False)
+            # The page's socket connects to ws://host/_event: path and namespace "/_event".
+            client.on("event", self._on_update(index), namespace="/_event")
+            await client.connect(
+                f"{self.base}?token={token}",
+                socketio_path="/_event",
+                namespaces=["/_event"],
+                transports=["websocket"],
+                wait_timeout=timeout,
+            )
+            return client
+
+        async def all_of_them():
+            return [await one(i, t) for i, t in enumerate(self.tokens)]
+
+        self.clients = asyncio.run_coroutine_threadsafe(all_of_them(), self.loop).result(timeout)
+
+    def last_seen(self, tag: str) -> float | None:
+        """When the last client saw `tag` (None until every client has)."""
+        got = self.seen.get(tag, {})
+        return max(got.values()) if len(got) == len(self.tokens) else None
+
+    def close(self) -> None:
+        import asyncio
+
+        async def bye():
+            for client in self.clients:
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(bye(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def harvest_tokens(browser, base: str, count: int) -> list[str]:
+    """`count` Reflex client tokens, each from a dashboard tab that loaded the CARD feed and
+    was then closed (its state stays linked to the feed on the server)."""
+    tokens = []
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.add_cookies([session_cookie(base, VIEWER)])
+    for _ in range(count):
+        page = context.new_page()
+        page.goto(f"{base}/")
+        page.wait_for_selector('[data-testid="bed-card"]', timeout=120_000)
+        tokens.append(page.evaluate("() => window.sessionStorage.getItem('token')"))
+        page.close()
+    context.close()
+    return tokens
+
+
 def add_busy_ward(beds: int, incidents: int) -> None:
     """Ward BENCH: `beds` beds, each with an admitted patient; `incidents` open incidents."""
     from healthguard.db import session_scope
@@ -198,13 +299,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20, help="P0s raised one after another")
     parser.add_argument("--pages", type=int, default=1, help="dashboard pages that must see it")
+    parser.add_argument(
+        "--socket-clients",
+        type=int,
+        default=0,
+        help="screens as bare websocket clients, next to the measuring page(s)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per event")
     parser.add_argument(
         "--first-load", type=int, default=0, help="loads of a 200-bed, 100-incident ward"
     )
     args = parser.parse_args()
-    if not (1 <= args.events <= 500 and 1 <= args.pages <= 60 and 0 <= args.first_load <= 50):
-        parser.error("--events 1-500, --pages 1-60, --first-load 0-50 (bounded load)")
+    if not (
+        1 <= args.events <= 500
+        and 1 <= args.pages <= 60
+        and 0 <= args.first_load <= 50
+        and 0 <= args.socket_clients <= 200
+    ):
+        parser.error(
+            "--events 1-500, --pages 1-60, --first-load 0-50, --socket-clients 0-200 (bounded)"
+        )
 
     from testsupport import create_database
 
@@ -248,6 +362,8 @@ def main() -> int:
 
     api_to_visible: list[float] = []
     api_to_first: list[float] = []
+    socket_last: list[float] = []
+    screens: SocketScreens | None = None
     api_answer: list[float] = []
     first_loads: list[float] = []
     try:
@@ -279,8 +395,13 @@ def main() -> int:
                 page.wait_for_selector('[data-testid="bed-card"]', timeout=120_000)
                 page.evaluate(OBSERVER_JS)
                 pages.append(page)
+            if args.socket_clients:
+                screens = SocketScreens(base, harvest_tokens(browser, base, args.socket_clients))
+                screens.connect()
             for _ in range(args.events):
                 tag = f"bench-{uuid.uuid4().hex[:8]}"
+                if screens is not None:
+                    screens.watch(tag)
                 started = time.time()
                 answer = api.post(
                     "/api/v1/incidents",
@@ -301,6 +422,12 @@ def main() -> int:
                             report("API call -> visible (last)", api_to_visible)
                         return 1
                     seen_ms.append(page.evaluate(check))
+                if screens is not None:
+                    if not wait_until(lambda t=tag: screens.last_seen(t) is not None, args.timeout):
+                        got = len(screens.seen.get(tag, {}))
+                        print(f"{tag}: {got} of {args.socket_clients} socket clients saw it")
+                        return 1
+                    socket_last.append((screens.last_seen(tag) or 0) - started)
                 api_to_visible.append(max(seen_ms) / 1000 - started)
                 api_to_first.append(min(seen_ms) / 1000 - started)
                 api_answer.append(answered - started)
@@ -311,6 +438,8 @@ def main() -> int:
             for each in browsers:
                 each.close()
     finally:
+        if screens is not None:
+            screens.close()
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGTERM)
@@ -323,6 +452,8 @@ def main() -> int:
         report("navigation -> all rows", first_loads)
     print(f"P0 raised through the API, {args.pages} dashboard page(s), {args.events} events")
     report("API call -> visible (last)", api_to_visible)
+    if socket_last:
+        report(f"API call -> last of {args.socket_clients} sockets", socket_last)
     if args.pages > 1:
         report("API call -> visible (first)", api_to_first)
     report("API answer", api_answer)

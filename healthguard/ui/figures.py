@@ -24,8 +24,10 @@ def figure_json(figure: go.Figure) -> dict[str, Any]:
 
 
 def empty_figure() -> dict[str, Any]:
-    """An empty chart (the default layout), as JSON."""
-    return figure_json(go.Figure())
+    """No chart yet: an empty object (Plotly.js draws empty axes). Not the JSON of an empty
+    ``go.Figure``, which carries plotly's whole default template (6.5 kB): that would be
+    kept, read and written back with every browser's state, for nothing."""
+    return {}
 
 
 def as_figure(chart: rx.Var) -> rx.Var:
