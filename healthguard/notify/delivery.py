@@ -96,6 +96,7 @@ from healthguard.notify.service import ACTOR, delivery_job_id, enqueue_delivery,
 from healthguard.notify.sms_reply import incident_code
 from healthguard.notify.throttle import DEFAULT_LIMITS, ThrottleDecision, ThrottleLimit, check
 from healthguard.notify.tokens import AnswerAction, issue
+from healthguard.realtime import ChangeEvent, publish_change
 from healthguard.settings import Settings, get_settings
 
 __all__ = [
@@ -534,13 +535,32 @@ def _lock_row(session: Session, notification_id: uuid.UUID) -> Notification | No
     ).first()
 
 
+#: Outcomes that change what the person's bell and "my alarms" list show.
+SHOWN_OUTCOMES = frozenset({Outcome.SENT, Outcome.FAILED, Outcome.CANCELLED})
+
+
 def deliver_notification(notification_id: uuid.UUID, context: DeliveryContext) -> Outcome:
     """Deliver one notification (see the module docstring). Idempotent."""
     enqueue: list[Job] = []
     with session_scope() as session:
         outcome = _deliver(session, notification_id, context, enqueue)
         enqueue_after_commit(session, context, enqueue)
+        if outcome in SHOWN_OUTCOMES:
+            row = session.get(Notification, notification_id)
+            if row is not None:
+                tell_screens_after_commit(session, context, row.staff_id, outcome)
     return outcome
+
+
+def tell_screens_after_commit(
+    session: Session, context: DeliveryContext, staff_id: uuid.UUID, outcome: Outcome
+) -> None:
+    """Once the outcome is committed, publish ``notification.<outcome>`` for the person, so
+    their screens reload it. The in-app channel's own event goes out while the delivery's
+    transaction is still open: a screen reloading on it alone could read the notification
+    as not yet sent and keep the bell at its old count (seen in the e2e suite)."""
+    event = ChangeEvent(kind=f"notification.{outcome.value}", entity_id=str(staff_id))
+    after_commit(session, lambda: publish_change(context.redis, event))
 
 
 def enqueue_after_commit(session: Session, context: DeliveryContext, jobs: list[Job]) -> None:

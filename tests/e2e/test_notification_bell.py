@@ -31,6 +31,8 @@ from healthguard.models import (
     User,
     Ward,
 )
+from healthguard.realtime import ChangeEvent, publish_change
+from workers.queues import redis_connection
 
 pytestmark = pytest.mark.e2e
 
@@ -83,12 +85,17 @@ def ward_with_a_nurse() -> tuple[str, str, uuid.UUID]:
 
 
 def open_p1(code: str, title: str) -> tuple[uuid.UUID, int]:
-    """Open a P1 through the incident service (assignment, escalation, delivery follow)."""
+    """Open a P1 through the incident service (assignment, escalation, delivery follow),
+    then tell the screens, as every opener does after its commit (raise_as, the triage
+    worker, the integrations)."""
     with session_scope() as session:
         incident = open_incident(
             session, title=title, priority="P1", now=datetime.now(UTC), ward_code=code
         )
-        return incident.id, int(incident.number or 0)
+        opened = incident.id, int(incident.number or 0)
+    event = ChangeEvent(kind="incident.opened", entity_id=str(opened[0]), ward_code=code)
+    publish_change(redis_connection(), event)
+    return opened
 
 
 def in_app_rows(staff_id: uuid.UUID, incident_id: uuid.UUID) -> list[Notification]:
