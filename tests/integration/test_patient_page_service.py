@@ -61,14 +61,23 @@ def read_page(username: str, pid: str, *, audit: bool = True):  # type: ignore[n
 def test_reading_the_page_is_audited_like_the_api(seeded: dict[str, int]) -> None:
     pid = patient_in_ward("CARD")
     now = datetime.now(UTC)
+    # Three readings 20-22 s into the previous minute: one chart bucket, whatever the
+    # clock (readings 3-5 s ago were split when a minute began between them).
+    minute = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
     with session_scope() as session:
         store_readings(
             session,
             [
                 Reading(
-                    uuid.UUID(pid), "spo2", v, None, "%", "it-monitor", now - timedelta(seconds=s)
+                    uuid.UUID(pid),
+                    "spo2",
+                    v,
+                    None,
+                    "%",
+                    "it-monitor",
+                    minute + timedelta(seconds=s),
                 )
-                for v, s in ((91.0, 5), (85.0, 4), (93.0, 3))
+                for v, s in ((91.0, 20), (85.0, 21), (93.0, 22))
             ],
             now,
         )
