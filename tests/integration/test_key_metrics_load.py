@@ -14,7 +14,12 @@ from healthguard.api import build_api
 from healthguard.db import session_scope
 from healthguard.incidents.service import open_incident
 from healthguard.models import IncidentEvent
-from healthguard.ui.states.key_metrics import NotYourWard, load_key_metrics
+from healthguard.ui.states.key_metrics import (
+    NotYourWard,
+    chart_json,
+    load_key_metrics,
+    load_key_metrics_and_charts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +55,10 @@ def test_a_ward_nurse_gets_her_ward_and_nothing_else(client: TestClient) -> None
     nurse = principal("nurse.card")
     view = load_key_metrics(nurse, "CARD", NOW)
     assert view.incidents_24h == 4
+    # Every screen of the ward within the cache time shares the load and its charts.
+    shared = load_key_metrics_and_charts(nurse, "CARD", NOW)
+    assert shared.view is view and shared.charts == chart_json(view)
+    assert load_key_metrics_and_charts(nurse, "CARD", NOW).charts is shared.charts
     assert [r.priority for r in view.acknowledge_rows] == ["P1", "P2"]  # no ICU P0
     with pytest.raises(NotYourWard, match="ward ICU"):
         load_key_metrics(nurse, "ICU", NOW)

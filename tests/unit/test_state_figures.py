@@ -1,6 +1,6 @@
 """Charts kept in Reflex state as JSON (healthguard/ui/figures.py): exactly what Reflex would
 send for the ``go.Figure``, plain data that reading a state back rebuilds without plotly,
-and the key-metrics charts converted once per load of a ward."""
+and the key-metrics charts (drawn once per load of a ward: test_key_metrics_load.py)."""
 
 from __future__ import annotations
 
@@ -31,15 +31,11 @@ def test_a_chart_is_kept_as_the_json_reflex_would_send() -> None:
     assert "plotly" not in str(pickle.dumps(kept))
 
 
-def test_the_key_metrics_charts_are_converted_once_per_load() -> None:
+def test_the_key_metrics_charts_are_the_views_charts_as_json() -> None:
     view = key_metrics_view(
         [], now=NOW, zone=ZoneInfo("Europe/London"), colours=key_metrics.CHART_COLOURS
     )
-    first = key_metrics.plain_figures("ICU", view)
-    assert set(first) == set(key_metrics.CHARTS)
-    assert first["hourly"] == serialize(go.Figure(view.hourly))
-    assert key_metrics.plain_figures("ICU", view) is first  # every screen of the ward
-    again = key_metrics_view(
-        [], now=NOW, zone=ZoneInfo("Europe/London"), colours=key_metrics.CHART_COLOURS
-    )
-    assert key_metrics.plain_figures("ICU", again) is not first  # a new load: new charts
+    charts = key_metrics.chart_json(view)
+    assert set(charts) == set(key_metrics.CHARTS)
+    for name in key_metrics.CHARTS:
+        assert charts[name] == serialize(go.Figure(getattr(view, name)))

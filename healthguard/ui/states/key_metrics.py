@@ -65,30 +65,53 @@ def _narrowed(session, scope: WardScope, ward_code: str) -> WardScope:  # type: 
     return WardScope(ward_ids=frozenset({str(ward.id)}))
 
 
+CHARTS = ("hourly", "acknowledge", "resolve", "escalations", "false_alarms")
+
+
+def chart_json(view: KeyMetricsView) -> dict[str, dict]:
+    """The view's charts as the JSON Plotly.js takes (healthguard/ui/figures.py): {chart
+    name: figure dict}, validated by plotly once."""
+    return {name: figure_json(go.Figure(getattr(view, name))) for name in CHARTS}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedMetrics:
+    view: KeyMetricsView
+    charts: dict[str, dict]  # chart_json(view)
+
+
 # The numbers of a ward do not depend on who looks (only whether they may): every screen on
-# the same ward within CACHE_SECONDS shares one load, per web worker.
+# the same ward within CACHE_SECONDS shares one load, charts included, per web worker.
 CACHE_SECONDS = 10.0
-_recent: dict[str, KeyMetricsView] = {}
+_recent: dict[str, LoadedMetrics] = {}
 
 
-def load_key_metrics(
+def load_key_metrics_and_charts(
     principal: Principal, ward_code: str, now: datetime, *, max_age: float = CACHE_SECONDS
-) -> KeyMetricsView:
-    """The panel's numbers for `ward_code` (or ALL) as `principal` may see them (blocking:
-    call through a thread). The person's scope is checked at every call; the incidents are
-    loaded again when the last load of this ward is older than `max_age` seconds. Raises
-    NotYourWard, TooManyIncidents."""
+) -> LoadedMetrics:
+    """The panel's numbers and charts for `ward_code` (or ALL) as `principal` may see them
+    (blocking: call through a thread). The person's scope is checked at every call; the
+    incidents are loaded again, and the charts drawn, when the last load of this ward is
+    older than `max_age` seconds. Raises NotYourWard, TooManyIncidents."""
     zone = ZoneInfo(get_settings().timezone)
     windows = metrics_windows(now, zone)
     with session_scope() as session:
         scope = _narrowed(session, ward_scope(session, principal, now=now), ward_code)
         recent = _recent.get(ward_code)
-        if recent is not None and 0 <= (now - recent.windows.now).total_seconds() < max_age:
+        if recent is not None and 0 <= (now - recent.view.windows.now).total_seconds() < max_age:
             return recent
         facts = incident_facts(session, scope, opened_from=windows.load_from, opened_to=windows.now)
     view = key_metrics_view(facts, now=now, zone=zone, colours=CHART_COLOURS)
-    _recent[ward_code] = view
-    return view
+    loaded = LoadedMetrics(view, chart_json(view))
+    _recent[ward_code] = loaded
+    return loaded
+
+
+def load_key_metrics(
+    principal: Principal, ward_code: str, now: datetime, *, max_age: float = CACHE_SECONDS
+) -> KeyMetricsView:
+    """The numbers alone (see load_key_metrics_and_charts)."""
+    return load_key_metrics_and_charts(principal, ward_code, now, max_age=max_age).view
 
 
 @dataclasses.dataclass
@@ -118,23 +141,6 @@ def _response_table(rows) -> list[ResponseTableRow]:  # type: ignore[no-untyped-
         )
         for r in rows
     ]
-
-
-#: The charts of the last views loaded, as plain JSON (healthguard/ui/figures.py): {chart
-#: name: figure dict}, with the view they came from (a new load of the ward replaces it), so
-#: one conversion per load serves every screen of the ward.
-_plain: dict[str, tuple[KeyMetricsView, dict[str, dict]]] = {}
-CHARTS = ("hourly", "acknowledge", "resolve", "escalations", "false_alarms")
-
-
-def plain_figures(ward_code: str, view: KeyMetricsView) -> dict[str, dict]:
-    """The view's charts as the JSON Plotly.js takes (validated by plotly once per load)."""
-    known = _plain.get(ward_code)
-    if known is not None and known[0] is view:
-        return known[1]
-    figures = {name: figure_json(go.Figure(getattr(view, name))) for name in CHARTS}
-    _plain[ward_code] = (view, figures)
-    return figures
 
 
 class KeyMetricsState(rx.State):
@@ -204,10 +210,10 @@ class KeyMetricsState(rx.State):
                 return
         started = time.perf_counter()
         error, hide = "", False
-        view: KeyMetricsView | None = None
+        loaded: LoadedMetrics | None = None
         try:
-            view = await asyncio.to_thread(
-                load_key_metrics, principal, ward_code, datetime.now(UTC)
+            loaded = await asyncio.to_thread(
+                load_key_metrics_and_charts, principal, ward_code, datetime.now(UTC)
             )
         except NotYourWard as exc:  # no longer this person's ward: hide its numbers
             error, hide = str(exc), True
@@ -221,8 +227,8 @@ class KeyMetricsState(rx.State):
             self.grafana_url = get_settings().grafana_url or ""
             if hide:
                 self.updated_at = ""
-            if view is not None:
-                self._show(view, ward_name, plain_figures(ward_code, view))
+            if loaded is not None:
+                self._show(loaded.view, ward_name, loaded.charts)
                 self.load_ms = elapsed_ms
 
     def _show(self, view: KeyMetricsView, ward_name: str, figures: dict[str, dict]) -> None:
