@@ -42,6 +42,7 @@ from healthguard.ui.states.staff import StaffPageState
 
 log = logging.getLogger(__name__)
 
+NOT_A_COLLEAGUE = "Colleague: choose someone of the same ward and role as the shift (not yourself)."
 SHIFTS_OFFERED = 20  # my next shifts on a rota that can be given away
 MY_SWAPS_SHOWN = 20
 WARD_SWAPS_SHOWN = 30
@@ -176,39 +177,39 @@ def colleagues_for(
     return [ColleagueOption(id=str(p.id), name=p.name) for p in people if p.id != me]
 
 
-def _my_shift(
-    session: Session, principal: Principal, key: str, now: datetime
+def _rota_shift(
+    session: Session, staff_id: uuid.UUID, key: str, now: datetime
 ) -> tuple[Shift, ScheduleRow] | None:
-    """The shift ``key`` names, when it is one of mine on that rota and has not started."""
-    me, parsed = _staff_uuid(principal), parse_shift_key(key)
-    if me is None or parsed is None:
+    """The shift ``key`` names, when it is ``staff_id``'s on that rota and has not started."""
+    parsed = parse_shift_key(key)
+    if parsed is None or parsed[1] <= now:
         return None
     schedule_id, starts_at = parsed
-    if starts_at <= now:
-        return None
     shift = session.exec(
         select(Shift).where(
-            Shift.staff_id == me, Shift.schedule_id == schedule_id, Shift.starts_at == starts_at
+            Shift.staff_id == staff_id,
+            Shift.schedule_id == schedule_id,
+            Shift.starts_at == starts_at,
         )
     ).first()
     schedule = session.get(ScheduleRow, schedule_id)
     return (shift, schedule) if shift is not None and schedule is not None else None
 
 
+def _my_shift(
+    session: Session, principal: Principal, key: str, now: datetime
+) -> tuple[Shift, ScheduleRow] | None:
+    """The shift ``key`` names, when it is one of mine on that rota and has not started."""
+    me = _staff_uuid(principal)
+    return None if me is None else _rota_shift(session, me, key, now)
+
+
 def _their_shift(
     session: Session, staff_id: uuid.UUID, schedule_id: uuid.UUID, key: str, now: datetime
 ) -> Shift | None:
-    """The colleague's shift ``key`` names, when it is on that rota and has not started."""
-    parsed = parse_shift_key(key)
-    if parsed is None or parsed[0] != schedule_id or parsed[1] <= now:
-        return None
-    return session.exec(
-        select(Shift).where(
-            Shift.staff_id == staff_id,
-            Shift.schedule_id == schedule_id,
-            Shift.starts_at == parsed[1],
-        )
-    ).first()
+    """The colleague's shift ``key`` names, when it is on rota ``schedule_id`` and ahead."""
+    found = _rota_shift(session, staff_id, key, now)
+    return found[0] if found is not None and found[1].id == schedule_id else None
 
 
 def colleague_options(principal: Principal, chosen: str, now: datetime) -> list[ColleagueOption]:
@@ -236,9 +237,7 @@ def return_options(
         assert me is not None
         schedule = found[1]
         if colleague_id not in {c.id for c in colleagues_for(session, schedule, me, now)}:
-            raise LookupError(
-                "Colleague: choose someone of the same ward and role as the shift (not yourself)."
-            )
+            raise LookupError(NOT_A_COLLEAGUE)
         return shift_options(session, uuid.UUID(colleague_id), now, schedule.id)
 
 
@@ -383,10 +382,7 @@ def ask_for_swap(
         assert me is not None
         colleagues = {c.id: c.name for c in colleagues_for(session, schedule, me, now)}
         if colleague_id not in colleagues:
-            return Outcome(
-                False,
-                "Colleague: choose someone of the same ward and role as the shift (not yourself).",
-            )
+            return Outcome(False, NOT_A_COLLEAGUE)
         taking: Shift | None = None
         if in_return:
             taking = _their_shift(session, uuid.UUID(colleague_id), schedule.id, in_return, now)
