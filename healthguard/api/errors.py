@@ -62,6 +62,19 @@ def install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # SQLSTATE class 40, "transaction rollback": a deadlock victim, a serialization
+        # failure. The database is fine; this transaction lost a race and changed nothing.
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
+            log.warning("collision on %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(
+                error_body(
+                    "collision",
+                    "This change collided with another one made at the same moment and was "
+                    "not made (nothing was changed). Try again.",
+                ),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
             error_body(

@@ -225,10 +225,51 @@ class _EventRequest:
 _Answer = tuple[JSONResponse, list[svc.Outcome]]
 
 
-def _enqueue_all(session: Session, items: list[_EventRequest]) -> list[_Answer]:
-    """Every request of a batch in `session`: keys first (one look-up per key, before any
-    incident is locked), then the rate limit (one Redis round trip per integration), then
-    the events (``svc.accept_events``, in one order of keys)."""
+def _accepted(event: Any, outcome: svc.Outcome) -> _Answer:
+    return JSONResponse(pagerduty.success_body(event.dedup_key), status_code=202), [outcome]
+
+
+def _enqueue_batch(items: list[_EventRequest]) -> list[_Answer | BaseException]:
+    """A group commit of Events API requests, in two parts:
+
+    1. one transaction: the keys (one look-up per key), the rate limit (one Redis round
+       trip per integration), the parsing, and every trigger that repeats an open incident
+       (``svc.accept_repeats``: one statement); the refused keys' audit rows last;
+    2. every other event (opening, acknowledging or resolving an incident: audited, and
+       locking incident rows) in a transaction of its own, in the order
+       ``accept_repeats`` gives.
+
+    If part 1 fails (a lost connection, a bad event that slipped through validation), each
+    request is done again alone, so one event never fails the others; an event of part 2
+    that fails fails only its own request. Every request is answered after the commit
+    that holds it."""
+    try:
+        with session_scope() as session:
+            answers, rest = _enqueue_first(session, items)
+    except Exception as exc:
+        if len(items) == 1:
+            return [exc]
+        log.warning("events: a batch of %d failed (%s); each retried alone", len(items), exc)
+        return [_enqueue_batch([item])[0] for item in items]
+    done: list[_Answer | BaseException | None] = list(answers)
+    for n, integration, event in rest:
+        try:
+            with session_scope() as session:
+                outcome = svc.accept_event(session, integration, event, now=items[n].now)
+            done[n] = _accepted(event, outcome)
+        except Exception as exc:
+            log.exception("events: an event of integration key %s... failed",
+                          items[n].routing_key[:8])  # fmt: skip
+            done[n] = exc
+    assert all(answer is not None for answer in done), "every request of a batch is answered"
+    return [answer for answer in done if answer is not None]
+
+
+def _enqueue_first(
+    session: Session, items: list[_EventRequest]
+) -> tuple[list[_Answer | None], list[tuple[int, Integration, Any]]]:
+    """Part 1 of ``_enqueue_batch``: the answers it gives (None: not yet), and the events
+    left for part 2 (position, integration, parsed event), in the order to apply them."""
     answers: list[_Answer | None] = [None] * len(items)
     integrations: dict[str, Integration | None] = {}
     for item in items:
@@ -236,11 +277,12 @@ def _enqueue_all(session: Session, items: list[_EventRequest]) -> list[_Answer]:
             integrations[item.routing_key] = svc.find_by_key(
                 session, item.routing_key, now=item.now, kinds=("pagerduty",)
             )
+    refused: list[_EventRequest] = []
     by_integration: dict[uuid.UUID, list[int]] = {}
     for n, item in enumerate(items):
         integration = integrations[item.routing_key]
         if integration is None:
-            _refuse_key(session, item.request, item.origin, item.now)
+            refused.append(item)
             answers[n] = (JSONResponse(UNKNOWN_ROUTING_KEY, status_code=404), [])
         elif not item.counted:
             by_integration.setdefault(integration.id, []).append(n)
@@ -254,7 +296,7 @@ def _enqueue_all(session: Session, items: list[_EventRequest]) -> list[_Answer]:
             items[n].counted = True
             if retry is not None:
                 answers[n] = (_throttled(retry, THROTTLE_BODY), [])
-    accepted: list[tuple[int, Integration, Any]] = []
+    parsed: list[tuple[int, Integration, Any]] = []
     for n, item in enumerate(items):
         integration = integrations[item.routing_key]
         if answers[n] is not None or integration is None:
@@ -266,39 +308,16 @@ def _enqueue_all(session: Session, items: list[_EventRequest]) -> list[_Answer]:
         except InvalidEvent as exc:
             answers[n] = (_pd_invalid(exc), [])
             continue
-        accepted.append((n, integration, event))
-    outcomes = svc.accept_events(
-        session, [(integration, event, items[n].now) for n, integration, event in accepted]
+        parsed.append((n, integration, event))
+    repeats, rest = svc.accept_repeats(
+        session, [(integration, event, items[n].now) for n, integration, event in parsed]
     )
-    for (n, _, event), outcome in zip(accepted, outcomes, strict=True):
-        answers[n] = (JSONResponse(pagerduty.success_body(event.dedup_key), status_code=202),
-                      [outcome])  # fmt: skip
-    done = [answer for answer in answers if answer is not None]
-    assert len(done) == len(items), "every request of a batch is answered"
-    return done
-
-
-def _enqueue_batch(items: list[_EventRequest]) -> list[_Answer | BaseException]:
-    """One transaction for the whole batch; if it fails (a deadlock, a bad event that slipped
-    through validation, a lost connection), each request again in a transaction of its own,
-    so one event never fails the others."""
-    try:
-        with session_scope() as session:
-            return list(_enqueue_all(session, items))
-    except Exception as exc:
-        if len(items) == 1:
-            return [exc]
-        log.warning("events: a batch of %d failed (%s); each retried alone", len(items), exc)
-    answers: list[_Answer | BaseException] = []
-    for item in items:
-        try:
-            with session_scope() as session:
-                answers.extend(_enqueue_all(session, [item]))
-        except Exception as exc:
-            log.exception("events: an event of integration key %s... failed",
-                          item.routing_key[:8])  # fmt: skip
-            answers.append(exc)
-    return answers
+    for position, outcome in repeats.items():
+        n, _, event = parsed[position]
+        answers[n] = _accepted(event, outcome)
+    for item in refused:  # audited last: the audit chain's lock is held to the commit
+        _refuse_key(session, item.request, item.origin, item.now)
+    return answers, [parsed[position] for position in rest]
 
 
 _event_commits: GroupCommit[_EventRequest, _Answer] | None = None

@@ -330,6 +330,89 @@ _REPEAT = sa.text(
 )
 
 
+# The repeated triggers of a group commit in one statement: for each event (``seq``, the
+# order the batch applies them in: by key, then arrival) whose key has an open incident,
+# and only when no silence at all is active, its evidence entry and its event's row. Event
+# ids are drawn in ``seq`` order, and both inserts run in that order (the incidents' rows
+# are then share-locked by the foreign keys in key order, as one event at a time would).
+_REPEATS = sa.text(
+    f"""
+    WITH quiet AS (
+        SELECT NOT EXISTS (
+            SELECT 1 FROM silences
+            WHERE ended_at IS NULL AND starts_at <= :now AND ends_at > :now
+        ) AS ok
+    ), matched AS MATERIALIZED (
+        SELECT ordered.*, nextval(pg_get_serial_sequence('inbound_events', 'id')) AS event_id
+        FROM (
+            SELECT e.*, open.id AS incident_id, open.number, open.ward_id
+            FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(
+                seq int, key text, at timestamptz, actor text, message text, data jsonb,
+                integration_id uuid, dedup_key text, action text, occurred_at timestamptz,
+                summary text, severity text, payload jsonb)
+            JOIN incidents AS open
+                ON open.dedup_key = e.key AND open.status NOT IN ({_DONE_SQL})
+            CROSS JOIN quiet
+            WHERE quiet.ok
+            ORDER BY e.seq
+        ) AS ordered
+    ), evidence AS (
+        INSERT INTO incident_events (incident_id, at, kind, actor, message, data)
+        SELECT incident_id, at, 'evidence', actor, message, data FROM matched ORDER BY seq
+    ), logged AS (
+        INSERT INTO inbound_events (id, integration_id, dedup_key, action, received_at,
+            occurred_at, summary, severity, payload, outcome, incident_id)
+        SELECT event_id, integration_id, dedup_key, action, at, occurred_at, summary,
+            severity, payload, 'updated', incident_id
+        FROM matched ORDER BY seq
+    )
+    SELECT seq, incident_id, number, ward_id, event_id FROM matched
+    """
+)
+
+
+def _try_repeats(
+    session: Session, events: Sequence[tuple[int, Integration, InboundEvent, str, datetime]]
+) -> dict[int, Outcome]:
+    """``_try_repeat`` for several triggers in one statement: ``(seq, integration, event,
+    key, now)`` each; the outcome of each one recorded as a repeat, by ``seq`` (the others
+    changed nothing and take the general path)."""
+    if not events:
+        return {}
+    rows = []
+    for seq, integration, event, key, now in events:
+        evidence = _evidence_values(integration, event, now, True)
+        rows.append(
+            {
+                "seq": seq,
+                "key": key,
+                "at": now.isoformat(),
+                "actor": evidence["actor"],
+                "message": evidence["message"],
+                "data": evidence["data"],
+                "integration_id": str(integration.id),
+                "dedup_key": event.dedup_key,
+                "action": event.action,
+                "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
+                "summary": event.summary,
+                "severity": event.severity,
+                "payload": capped_payload(event, MAX_LOGGED_DETAILS_BYTES),
+            }
+        )
+    by_seq = {seq: event for seq, _, event, _, _ in events}
+    result = session.execute(
+        _REPEATS, {"events": _json(rows), "now": max(now for *_, now in events)}
+    )
+    return {
+        row.seq: _repeated(
+            by_seq[row.seq],
+            _OpenIncident(row.incident_id, int(row.number), row.ward_id),
+            row.event_id,
+        )
+        for row in result
+    }
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -437,23 +520,37 @@ def accept_event(
     return _accept_locked(session, integration, event, key, now=now)
 
 
-def accept_events(
+def accept_repeats(
     session: Session, events: Sequence[tuple[Integration, InboundEvent, datetime]]
-) -> list[Outcome]:
-    """``accept_event`` for several events in one transaction (group commit), answered in
-    their order. They are applied in the order of their incident's dedup key (the order of
-    arrival kept within a key): every transaction then takes the keys' locks and the
-    incidents' rows in the same order, so two concurrent batches never deadlock on them.
-    Events of different keys were concurrent requests, with no order between them."""
-    keyed = sorted(
-        range(len(events)),
-        key=lambda n: incident_dedup_key(events[n][0].id, events[n][1].dedup_key),
-    )
-    outcomes: dict[int, Outcome] = {}
+) -> tuple[dict[int, Outcome], list[int]]:
+    """The first part of a group commit: the triggers of ``events`` that repeat an open
+    incident, recorded together in one statement (most events at steady state). Returns
+    their outcomes by position, and the positions of every other event, in the order they
+    must then be applied one by one with ``accept_event``: by incident dedup key, arrival
+    order kept within a key (events of different keys were concurrent requests, with no
+    order between them).
+
+    Only the triggers that come before any acknowledge or resolve of their key are tried
+    here, so no event is ever applied ahead of one that came before it for the same key.
+    This part takes no lock but the foreign keys' share locks on the incidents' rows (in
+    key order) and writes no audit row: the caller commits it, then applies each other
+    event in a transaction of its own. An event that opens or changes an incident records
+    an audit row (one advisory lock, held to the commit) and locks incident rows; two such
+    events in one transaction could deadlock with a nurse's acknowledge (her incident's
+    row, then the audit lock)."""
+    keys = [incident_dedup_key(integration.id, event.dedup_key) for integration, event, _ in events]
+    keyed = sorted(range(len(events)), key=lambda n: keys[n])
+    first: list[tuple[int, Integration, InboundEvent, str, datetime]] = []
+    changed: set[str] = set()
     for n in keyed:
         integration, event, now = events[n]
-        outcomes[n] = accept_event(session, integration, event, now=now)
-    return [outcomes[n] for n in range(len(events))]
+        if event.action == "trigger" and event.source_kind != "alertmanager":
+            if keys[n] not in changed:
+                first.append((n, integration, event, keys[n], now))
+        else:
+            changed.add(keys[n])
+    repeats = _try_repeats(session, first)
+    return repeats, [n for n in keyed if n not in repeats]
 
 
 def _repeated(event: InboundEvent, incident: _OpenIncident, event_id: int) -> Outcome:
