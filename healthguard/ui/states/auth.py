@@ -9,6 +9,7 @@ is stored server-side (healthguard.security.accounts).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 import reflex as rx
@@ -36,6 +37,12 @@ ENDED_MESSAGES = {
 }
 
 
+# A refusal stays on the sign-in form at least this long, even if the page's on_load comes
+# after it: a quick sign-in on a busy machine can reach the server before the on_load of
+# the redirect to /login, which then wiped the message the person had just been shown.
+LOGIN_ERROR_KEPT_SECONDS = 10.0
+
+
 def _secure_cookie() -> bool:
     return get_settings().url.startswith("https://")
 
@@ -47,8 +54,12 @@ class AuthState(rx.State):
     username: str = ""
     role: str = ""
     login_error: str = ""
+    _login_error_at: float = 0.0  # when the refusal shown was given (server only)
     notice: str = ""
     signing_in: bool = False
+
+    def _refuse(self, message: str) -> None:
+        self.login_error, self._login_error_at = message, time.time()
 
     def _origin(self) -> Origin:
         headers = self.router.headers
@@ -114,7 +125,7 @@ class AuthState(rx.State):
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         if not username or not password:
-            self.login_error = "Enter your username and password."
+            self._refuse("Enter your username and password.")
             return
         settings, now, origin = get_settings(), datetime.now(UTC), self._origin()
 
@@ -136,7 +147,7 @@ class AuthState(rx.State):
         result = await asyncio.to_thread(sign_in)
         self.signing_in = False
         if isinstance(result, AuthError):
-            self.login_error = result.message
+            self._refuse(result.message)
             return
         self.session_token, self.username, self.role = result
         self.login_error = self.notice = ""
@@ -159,8 +170,10 @@ class AuthState(rx.State):
 
     @rx.event
     async def on_login_page(self):
-        """Already signed in: go to your page instead of the form."""
-        self.login_error = ""
+        """Already signed in: go to your page instead of the form. A refusal from an
+        earlier visit is cleared; one just given is kept (LOGIN_ERROR_KEPT_SECONDS)."""
+        if time.time() - self._login_error_at > LOGIN_ERROR_KEPT_SECONDS:
+            self.login_error = ""
         if self.session_token:
             principal = await self.current_principal(activity=False)
             if principal is not None:
