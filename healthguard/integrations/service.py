@@ -350,8 +350,11 @@ _REPEATS = sa.text(
                 seq int, key text, at timestamptz, actor text, message text, data jsonb,
                 integration_id uuid, dedup_key text, action text, occurred_at timestamptz,
                 summary text, severity text, payload jsonb)
-            JOIN incidents AS open
-                ON open.dedup_key = e.key AND open.status NOT IN ({_DONE_SQL})
+            CROSS JOIN LATERAL (  -- an index look-up per event, never a scan of incidents
+                SELECT id, number, ward_id FROM incidents
+                WHERE dedup_key = e.key AND status NOT IN ({_DONE_SQL})
+                OFFSET 0
+            ) AS open
             CROSS JOIN quiet
             WHERE quiet.ok
             ORDER BY e.seq
