@@ -83,7 +83,9 @@ def run_worker(
         return simple.work(burst=burst, logging_level=level)
     if triage:
         workers.triage.FREEZE_AFTER_BATCH = True
-        simple = SimpleWorker(list(workers.triage.TRIAGE_QUEUES), connection=connection)
+        workers.triage.OWN_QUEUE = workers.triage.own_queue_name()
+        queues = workers.triage.triage_worker_queues(workers.triage.OWN_QUEUE)
+        simple = SimpleWorker(queues, connection=connection)
         return simple.work(burst=burst, logging_level=level)
     if alerts:
         import workers.notify  # the delivery jobs, imported once

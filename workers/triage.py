@@ -18,6 +18,8 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
+import socket
 import time
 import uuid
 from collections import defaultdict
@@ -67,10 +69,28 @@ log = logging.getLogger(__name__)
 TRIAGE_QUEUE = "triage"
 URGENT_QUEUE = "triage-urgent"
 TRIAGE_QUEUES = (URGENT_QUEUE, TRIAGE_QUEUE)  # what a triage worker listens to, urgent first
+# The batch lane stays with one triage worker while it is busy. Each worker keeps the
+# histories of the patients it scores (workers.kept_history), so a drain job taken by the
+# other worker first had to catch up on everything since it last ran, or load every patient
+# cold: at steady state the job moved to the other worker every DRAIN_SECONDS, and py-spy
+# showed that worker spending three quarters of its time in cold loads. The worker draining
+# the batch lane names its own queue in OWNER (refreshed after every batch); the next drain
+# job goes there, and to the shared queue once OWNER has expired (the worker stopped).
+OWNER = "healthguard:triage:owner"
+OWNER_SECONDS = 30
+OWN_QUEUE: str | None = None  # this process's own queue, in a triage worker (own_queue_name)
 DIRTY = "healthguard:triage:dirty"
 URGENT = "healthguard:triage:urgent"
 PROCESSING = "healthguard:triage:processing"
 PENDING = "healthguard:triage:pending"
+# Patients the urgent lane is scoring now (sorted set, score: when claimed). The batch lane
+# leaves them alone: scoring the same new reading at the same time, both found the same
+# arrest, and the urgent lane's insert of its alert waited on the batch's uncommitted one
+# (unique alert key) until the whole batch committed, ~1 s at steady state. The batch lane
+# puts such patients in DEFERRED; the urgent lane moves them back to DIRTY when it is done
+# (the sweep does it for a claim left by a killed worker).
+URGENT_CLAIMS = "healthguard:triage:urgent-claims"
+DEFERRED = "healthguard:triage:deferred"
 URGENT_PENDING = "healthguard:triage:urgent-pending"
 # Patients per batch: one transaction each. The urgent lane is looked at between batches, so
 # an arrest waits behind at most one: ~0.3 s on a quiet machine, 2-3 s at steady state on
@@ -122,11 +142,27 @@ def request_scoring(
         _ensure_drain_job(client)
 
 
+def own_queue_name() -> str:
+    """The queue of this triage worker process alone (the batch lane's drain jobs it is to
+    carry on with): ``triage:<host>:<pid>``."""
+    return f"{TRIAGE_QUEUE}:{socket.gethostname()}:{os.getpid()}"
+
+
+def triage_worker_queues(own_queue: str) -> list[str]:
+    """What a triage worker listens to, in order: the urgent lane, its own queue, the shared
+    batch queue."""
+    return [URGENT_QUEUE, own_queue, TRIAGE_QUEUE]
+
+
 def _ensure_drain_job(client: redis.Redis) -> None:
+    """Queue a drain job unless one is queued or running: on the queue of the worker that
+    drained last while it is alive (OWNER), else on the shared queue."""
     if client.set(PENDING, "1", nx=True, ex=120):
         from rq import Queue
 
-        Queue(TRIAGE_QUEUE, connection=client).enqueue(
+        owner = client.get(OWNER)
+        queue = _members([owner])[0] if owner else TRIAGE_QUEUE
+        Queue(queue, connection=client).enqueue(
             "workers.triage.drain_dirty_patients", job_timeout=300, result_ttl=60
         )
 
@@ -162,6 +198,8 @@ def _drain(queue_set: str, pending: str, ensure_job: Any, max_batches: int) -> i
             if time.monotonic() > stop_at:
                 break  # well inside the job's timeout; the finally below queues the next job
             if queue_set != URGENT:
+                if OWN_QUEUE:  # the next drain job comes back to this worker
+                    client.set(OWNER, OWN_QUEUE, ex=OWNER_SECONDS)
                 # The urgent lane first, between batches: an arrest never waits behind more
                 # than one batch, even while this job drains a long backlog.
                 scored += _score_batch(client, URGENT)
@@ -179,32 +217,80 @@ def _drain(queue_set: str, pending: str, ensure_job: Any, max_batches: int) -> i
 
 
 def _score_batch(client: redis.Redis, queue_set: str) -> int:
-    """Take up to BATCH patients of `queue_set`, score them in one transaction, publish."""
-    ids = cast(list[bytes], client.spop(queue_set, BATCH) or [])
+    """Take up to BATCH patients of `queue_set`, score them in one transaction, publish.
+    Returns how many were taken (scored, or deferred while the urgent lane scores them)."""
+    ids = _members(client.spop(queue_set, BATCH))
     if not ids:
         return 0
+    urgent = queue_set == URGENT
+    if urgent:
+        client.zadd(URGENT_CLAIMS, {i: time.time() for i in ids})
     client.zadd(PROCESSING, {i: time.time() for i in ids})
-    patient_ids = [uuid.UUID(i.decode() if isinstance(i, bytes) else i) for i in ids]
-    changes = score_patients(patient_ids, now=datetime.now(UTC), client=client)
+    taken = ids if urgent else _leave_claimed(client, ids)
+    try:
+        patient_ids = [uuid.UUID(i) for i in taken]
+        changes = (
+            score_patients(patient_ids, now=datetime.now(UTC), client=client) if patient_ids else []
+        )
+    finally:
+        if urgent:  # done (or failed: the sweep puts them back); the batch lane's turn
+            client.zrem(URGENT_CLAIMS, *ids)
+            moved = [i for i in ids if client.smove(DEFERRED, DIRTY, i)]
+            if moved:
+                _ensure_drain_job(client)
     client.zrem(PROCESSING, *ids)
     for change in changes:
         publish_change(client, change)
     if FREEZE_AFTER_BATCH:
         gc.freeze()
-    return len(patient_ids)
+    return len(ids)
+
+
+def _members(raw: Any) -> list[str]:
+    """Set members as Redis gives them (bytes) as strings."""
+    return [m.decode() if isinstance(m, bytes) else str(m) for m in (raw or [])]
+
+
+def _claimed_at(client: redis.Redis, ids: list[str]) -> list[float | None]:
+    """When the urgent lane claimed each patient, or None."""
+    return cast(list[float | None], client.zmscore(URGENT_CLAIMS, ids))
+
+
+def _leave_claimed(client: redis.Redis, ids: list[str]) -> list[str]:
+    """The patients of a batch not being scored by the urgent lane; the others are put in
+    DEFERRED first, then looked up (the urgent lane drops its claim, then moves DEFERRED
+    back: in every order of the two, a deferred patient ends up in DIRTY or scored here)."""
+    client.sadd(DEFERRED, *ids)
+    fresh_after = time.time() - STALE_PROCESSING_SECONDS
+    claimed = {
+        i for i, at in zip(ids, _claimed_at(client, ids), strict=True)
+        if at is not None and at > fresh_after
+    }  # fmt: skip
+    free = [i for i in ids if i not in claimed]
+    if free:
+        client.srem(DEFERRED, *free)
+    return free
 
 
 def sweep(now: datetime | None = None) -> int:
     """Scheduled: put back patients a killed worker left in processing, and score monitored
     patients whose monitor has gone silent (the silent-monitor rule needs no new reading)."""
     client = redis_connection()
-    stale = cast(
-        list[bytes],
-        client.zrangebyscore(PROCESSING, "-inf", time.time() - STALE_PROCESSING_SECONDS),
+    stale = _members(
+        client.zrangebyscore(PROCESSING, "-inf", time.time() - STALE_PROCESSING_SECONDS)
     )
     if stale:
         client.sadd(DIRTY, *stale)
         client.zrem(PROCESSING, *stale)
+    # Claims of a killed urgent-lane worker, and the patients the batch lane deferred for them.
+    client.zremrangebyscore(URGENT_CLAIMS, "-inf", time.time() - STALE_PROCESSING_SECONDS)
+    deferred = _members(client.smembers(DEFERRED))
+    if deferred:
+        claims = _claimed_at(client, deferred)
+        orphans = [i for i, at in zip(deferred, claims, strict=True) if at is None]
+        for i in orphans:
+            client.smove(DEFERRED, DIRTY, i)
+        stale = [*stale, *orphans]
     now = now or datetime.now(UTC)
     with session_scope() as session:
         silent = monitored_patients(session, now=now)

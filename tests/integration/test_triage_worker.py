@@ -3,6 +3,8 @@ scored by the same function the RQ job runs; incidents, alerts and suppressions 
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -53,6 +55,9 @@ def client(redis_url: str, app_env: dict[str, str]) -> Iterator[redis.Redis]:
         triage.PENDING,
         triage.URGENT,
         triage.URGENT_PENDING,
+        triage.OWNER,
+        triage.URGENT_CLAIMS,
+        triage.DEFERRED,
     ):
         connection.delete(key)
     for name in triage.TRIAGE_QUEUES:  # jobs left by another test
@@ -216,6 +221,34 @@ def test_request_scoring_runs_through_a_real_non_forking_worker(
     assert not client.exists(triage.PENDING)  # released for the next reading
 
 
+def test_the_batch_lane_stays_with_the_worker_that_drains_it(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker draining the batch lane gets the next drain job on its own queue (its kept
+    histories are warm there); once it has stopped (OWNER expired) the job is on the shared
+    queue again, for any triage worker."""
+    own = "triage:test-host:4242"
+    monkeypatch.setattr(triage, "OWN_QUEUE", own)
+    assert triage.triage_worker_queues(own) == [triage.URGENT_QUEUE, own, triage.TRIAGE_QUEUE]
+    assert triage.own_queue_name().endswith(f":{os.getpid()}")
+    # Unknown patients (nothing to score: the queues are what is looked at), one batch and more.
+    client.sadd(triage.DIRTY, *(str(uuid.uuid4()) for _ in range(triage.BATCH + 1)))
+    client.set(triage.PENDING, "1")  # this drain job's own flag, as _ensure_drain_job sets
+    triage.drain_dirty_patients(max_batches=1)  # stops with patients left
+    assert client.get(triage.OWNER) == own.encode()
+    assert client.ttl(triage.OWNER) <= triage.OWNER_SECONDS
+    mine, shared = Queue(own, connection=client), Queue(triage.TRIAGE_QUEUE, connection=client)
+    assert (mine.count, shared.count) == (1, 0)  # the next job comes back to this worker
+    # A worker listening to its own queue, the urgent lane and the shared queue drains it.
+    SimpleWorker(triage.triage_worker_queues(own), connection=client).work(burst=True)
+    assert client.scard(triage.DIRTY) == 0 and not client.exists(triage.PENDING)
+    client.delete(triage.OWNER)  # that worker stopped: its OWNER mark expired
+    triage.request_scoring({uuid.uuid4()}, client=client)
+    assert (mine.count, shared.count) == (0, 1)
+    shared.empty()
+    mine.delete()
+
+
 def test_an_arrest_reading_is_scored_in_the_urgent_lane_before_the_batch(
     client: redis.Redis, patient: uuid.UUID
 ) -> None:
@@ -280,6 +313,42 @@ def test_sweep_puts_back_patients_a_killed_worker_left_behind(
     assert client.sismember(triage.DIRTY, str(patient))
     assert client.zcard(triage.PROCESSING) == 0
     assert client.exists(triage.PENDING)  # and a drain job was queued for it
+
+
+def test_the_batch_lane_leaves_a_patient_the_urgent_lane_is_scoring(
+    client: redis.Redis, patient: uuid.UUID
+) -> None:
+    """Both lanes scoring the same arrest reading at once made the urgent lane's alert wait
+    for the batch's commit. The batch lane now defers a patient the urgent lane has claimed;
+    the urgent lane scores it, then hands it back to the batch lane (DIRTY)."""
+    store(readings(patient, datetime.now(UTC) - timedelta(seconds=1), {"heart_rate": 0}))
+    other = str(uuid.uuid4())  # another dirty patient of the batch (unknown: nothing to score)
+    client.zadd(triage.URGENT_CLAIMS, {str(patient): time.time()})  # the urgent lane took it
+    client.sadd(triage.DIRTY, str(patient), other)
+    assert triage._score_batch(client, triage.DIRTY) == 2
+    assert incidents_of(patient) == []  # not scored by the batch...
+    assert {m.decode() for m in client.smembers(triage.DEFERRED)} == {str(patient)}  # ...kept
+    assert client.scard(triage.DIRTY) == 0 and client.zcard(triage.PROCESSING) == 0
+    client.zrem(triage.URGENT_CLAIMS, str(patient))
+    client.sadd(triage.URGENT, str(patient))  # the urgent lane itself now
+    assert triage._score_batch(client, triage.URGENT) == 1
+    assert [i.priority for i in incidents_of(patient)] == ["P0"]
+    assert client.zcard(triage.URGENT_CLAIMS) == 0 and client.scard(triage.DEFERRED) == 0
+    assert client.sismember(triage.DIRTY, str(patient))  # the batch lane's turn again
+    assert client.exists(triage.PENDING)  # with a drain job queued for it
+
+
+def test_sweep_hands_back_patients_deferred_for_a_killed_urgent_worker(
+    client: redis.Redis,
+) -> None:
+    patient = uuid.uuid4()
+    stale_claim = time.time() - triage.STALE_PROCESSING_SECONDS - 1
+    client.zadd(triage.URGENT_CLAIMS, {str(patient): stale_claim})  # never finished
+    client.sadd(triage.DEFERRED, str(patient))
+    triage.sweep()
+    assert client.zcard(triage.URGENT_CLAIMS) == 0
+    assert client.sismember(triage.DIRTY, str(patient)) and client.scard(triage.DEFERRED) == 0
+    assert client.exists(triage.PENDING)
 
 
 def test_a_silent_monitor_is_recorded_as_a_technical_alarm(
