@@ -273,8 +273,9 @@ def _leave_claimed(client: redis.Redis, ids: list[str]) -> list[str]:
 
 
 def sweep(now: datetime | None = None) -> int:
-    """Scheduled: put back patients a killed worker left in processing, and score monitored
-    patients whose monitor has gone silent (the silent-monitor rule needs no new reading)."""
+    """Scheduled: put back patients a killed worker left in processing or deferred for a
+    claim it never dropped, and score monitored patients whose monitor has gone silent (the
+    silent-monitor rule needs no new reading)."""
     client = redis_connection()
     stale = _members(
         client.zrangebyscore(PROCESSING, "-inf", time.time() - STALE_PROCESSING_SECONDS)
