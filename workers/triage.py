@@ -84,19 +84,19 @@ URGENT = "healthguard:triage:urgent"
 PROCESSING = "healthguard:triage:processing"
 PENDING = "healthguard:triage:pending"
 # Patients the urgent lane is scoring now (sorted set, score: when claimed). The batch lane
-# leaves them alone: scoring the same new reading at the same time, both found the same
-# arrest, and the urgent lane's insert of its alert waited on the batch's uncommitted one
-# (unique alert key) until the whole batch committed, ~1 s at steady state. The batch lane
+# leaves them alone: scoring the same new reading at the same time, both would find the same
+# arrest, and the urgent lane's insert of its alert would wait on the batch's uncommitted one
+# (unique alert key) until the whole batch committed. The batch lane
 # puts such patients in DEFERRED; the urgent lane moves them back to DIRTY when it is done
 # (the sweep does it for a claim left by a killed worker).
 URGENT_CLAIMS = "healthguard:triage:urgent-claims"
 DEFERRED = "healthguard:triage:deferred"
 URGENT_PENDING = "healthguard:triage:urgent-pending"
-# Patients per batch: one transaction each. The urgent lane is looked at between batches, so
-# an arrest waits behind at most one: ~0.3 s on a quiet machine, 2-3 s at steady state on
-# two saturated cores (docs/ARCHITECTURE.md, known limits). Batches sized by time (a few
-# patients each) were tried: the fixed cost of each cold load then made catching up after a
-# restart take many minutes.
+# Patients per batch: one transaction each. The urgent-lane worker scores an arrest at once;
+# without it (HEALTHGUARD_URGENT_TRIAGE_WORKERS=0) the urgent lane is looked at between
+# batches, so an arrest waits behind at most one. Batches sized by time (a few patients each)
+# were tried: the fixed cost of each cold load then made catching up after a restart take
+# many minutes.
 BATCH = 100
 # A drain job stops taking batches after this long (the next job carries on): under
 # sustained load the dirty set never empties, and a job that reached its RQ timeout (300 s)
