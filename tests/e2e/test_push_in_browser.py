@@ -205,10 +205,9 @@ def test_blocked_notifications_are_said_in_words(web_app: str, browser: Browser)
         toggle = page.get_by_test_id("push-toggle")
         expect(toggle).to_be_enabled(timeout=60_000)
         # The page's own state arrives over the websocket after the toggle is ready, and the
-        # header and the list then grow: once a tap meant for the toggle most likely landed on
-        # "Sign out"
-        # (a full CI run: the page ended on the sign-in form, "You have signed out"). Tap once
-        # the page has settled.
+        # header and the list then grow. In one full CI run the page signed out instead (it
+        # ended on the sign-in form, "You have signed out"): most likely the tap meant for
+        # the toggle landed on "Sign out". Tap once the page has settled.
         expect(page.get_by_test_id("signed-in-as")).to_contain_text(people["ada"][1])
         expect(page.get_by_test_id("my-alarms-empty")).to_be_visible()
         toggle.tap()
