@@ -12,16 +12,26 @@ from fastapi.testclient import TestClient
 
 from healthguard.api import build_api
 from healthguard.db import session_scope
+from healthguard.incidents.metrics_view import KeyMetricsView
 from healthguard.incidents.service import open_incident
 from healthguard.models import IncidentEvent
+from healthguard.security.permissions import Principal
 from healthguard.ui.states.key_metrics import (
+    CACHE_SECONDS,
     NotYourWard,
     chart_json,
-    load_key_metrics,
     load_key_metrics_and_charts,
 )
 
 pytestmark = pytest.mark.integration
+
+
+def load_key_metrics(
+    who: Principal, ward_code: str, now: datetime, max_age: float = CACHE_SECONDS
+) -> KeyMetricsView:
+    """The numbers of a load (the panel's state takes numbers and charts together)."""
+    return load_key_metrics_and_charts(who, ward_code, now, max_age=max_age).view
+
 
 NOW = datetime(2025, 2, 12, 14, 30, tzinfo=UTC)  # long ago: no other test's incidents
 TODAY = NOW.replace(hour=9, minute=0)

@@ -107,13 +107,6 @@ def load_key_metrics_and_charts(
     return loaded
 
 
-def load_key_metrics(
-    principal: Principal, ward_code: str, now: datetime, *, max_age: float = CACHE_SECONDS
-) -> KeyMetricsView:
-    """The numbers alone (see load_key_metrics_and_charts)."""
-    return load_key_metrics_and_charts(principal, ward_code, now, max_age=max_age).view
-
-
 @dataclasses.dataclass
 class HourTableRow:
     hour: str = ""
